@@ -1,0 +1,598 @@
+//! Phase two: the resolved document → typed, validated sections.
+//!
+//! Each section keeps typed fields for what Switchyard acts on today and an `other` map with
+//! every remaining key, so a later feature can read its keys without re-parsing the file, and
+//! so [`Config::unsupported`] can list exactly what is not acted on yet.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use crate::deployment_id::deployment_id;
+use crate::fields::{describe, Fields};
+use crate::{ConfigError, Env, Secret};
+
+/// A loaded config: every section typed, secrets redacted, environment resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub model_list: Vec<ModelEntry>,
+    pub router_settings: RouterSettings,
+    pub litellm_settings: LitellmSettings,
+    pub general_settings: GeneralSettings,
+    /// The environment the file was resolved against (process env + `environment_variables`);
+    /// providers read their default keys (`OPENAI_API_KEY`, ...) from it.
+    pub env: Env,
+    /// Dotted paths of keys present in the file that Switchyard does not act on yet.
+    pub unsupported: Vec<String>,
+    pub source: Option<PathBuf>,
+}
+
+/// One `model_list` entry: a deployment. Entries sharing `model_name` form a model group.
+#[derive(Debug, Clone)]
+pub struct ModelEntry {
+    pub model_name: String,
+    pub litellm_params: LitellmParams,
+    pub model_info: ModelInfo,
+    /// `model_info.id`, or the LiteLLM-compatible hash of the entry.
+    pub id: String,
+    /// Where the entry is in the file (`model_list[3]`), for later validation errors.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LitellmParams {
+    /// `provider/upstream-model`, e.g. `openai/gpt-4o-mini`.
+    pub model: String,
+    pub custom_llm_provider: Option<String>,
+    pub api_base: Option<String>,
+    pub api_key: Option<Secret>,
+    pub api_version: Option<String>,
+    pub organization: Option<String>,
+    /// Seconds per non-streaming attempt.
+    pub timeout: Option<f64>,
+    /// Seconds to wait for a streaming response to start and between its chunks.
+    pub stream_timeout: Option<f64>,
+    /// `extra_headers` and `headers`, sent upstream on every call of this deployment.
+    pub extra_headers: BTreeMap<String, String>,
+    /// LiteLLM's `mock_response`: answer with this instead of calling an upstream.
+    pub mock_response: Option<Value>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    /// Relative share of traffic in `simple-shuffle`.
+    pub weight: Option<f64>,
+    pub drop_params: Option<bool>,
+    /// OpenAI request parameters (`temperature`, `max_tokens`, `extra_body` fields, ...)
+    /// applied to each request that does not set them itself.
+    pub request_defaults: Map<String, Value>,
+    /// Every other key, for provider adapters and later features (`aws_*`, `vertex_*`, `order`,
+    /// prices, ...). Listed in [`Config::unsupported`] until something reads them.
+    pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ModelInfo {
+    pub id: Option<String>,
+    /// `chat` (default), `completion`, `embedding`, ...
+    pub mode: Option<String>,
+    pub base_model: Option<String>,
+    pub max_tokens: Option<u64>,
+    pub max_input_tokens: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    /// The remaining keys, shown as they are on `/model/info`.
+    pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RouterSettings {
+    pub routing_strategy: Option<String>,
+    /// `alias → model group`; hidden aliases are routable but not listed on `/models`.
+    pub model_group_alias: BTreeMap<String, GroupAlias>,
+    pub timeout: Option<f64>,
+    pub stream_timeout: Option<f64>,
+    pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupAlias {
+    pub group: String,
+    pub hidden: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LitellmSettings {
+    /// Seconds; the default per-attempt timeout after the deployment's own.
+    pub request_timeout: Option<f64>,
+    pub drop_params: Option<bool>,
+    pub json_logs: Option<bool>,
+    pub set_verbose: Option<bool>,
+    pub other: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GeneralSettings {
+    pub master_key: Option<Secret>,
+    /// LiteLLM's explicit opt-in to run with no (or a well-known) master key.
+    pub dangerously_permit_weak_or_unset_master_key: bool,
+    pub max_request_size_mb: Option<f64>,
+    /// An extra header that carries the gateway key, checked before the standard ones.
+    pub litellm_key_header_name: Option<String>,
+    pub other: Map<String, Value>,
+}
+
+/// OpenAI request parameters a deployment may set as defaults in `litellm_params`.
+const REQUEST_DEFAULT_KEYS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "seed",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "user",
+    "reasoning_effort",
+    "service_tier",
+    "modalities",
+    "prediction",
+    "dimensions",
+    "encoding_format",
+];
+
+/// Top-level keys LiteLLM knows that Switchyard does not act on yet (listed as unsupported).
+const KNOWN_TOP_LEVEL: &[&str] = &[
+    "model_list",
+    "router_settings",
+    "litellm_settings",
+    "general_settings",
+    "environment_variables",
+];
+
+impl Config {
+    pub(crate) fn from_document(
+        mut document: Map<String, Value>,
+        mut env: Env,
+    ) -> Result<Config, ConfigError> {
+        let mut unsupported = Vec::new();
+
+        // Environment first: every other section may reference what it defines.
+        let mut env_section = Fields::section(
+            "environment_variables",
+            document.remove("environment_variables"),
+        )?
+        .into_rest();
+        // `environment_variables` values may themselves be `os.environ/...` references.
+        for refused in env.apply_section(&std::mem::take(&mut env_section))? {
+            unsupported.push(format!(
+                "environment_variables.{refused} (refused: protected name)"
+            ));
+        }
+
+        let mut document = Value::Object(document);
+        env.resolve(&mut document, "")?;
+        let Value::Object(mut document) = document else {
+            return Err(ConfigError::invalid("", "the top level must be a mapping"));
+        };
+
+        let model_list = parse_model_list(document.remove("model_list"), &mut unsupported)?;
+        let router_settings =
+            parse_router_settings(document.remove("router_settings"), &mut unsupported)?;
+        let litellm_settings =
+            parse_litellm_settings(document.remove("litellm_settings"), &mut unsupported)?;
+        let general_settings =
+            parse_general_settings(document.remove("general_settings"), &mut unsupported)?;
+
+        for key in document.keys() {
+            if !KNOWN_TOP_LEVEL.contains(&key.as_str()) {
+                unsupported.push(key.clone());
+            }
+        }
+
+        Ok(Config {
+            model_list,
+            router_settings,
+            litellm_settings,
+            general_settings,
+            env,
+            unsupported,
+            source: None,
+        })
+    }
+
+    /// Model group names in file order, each once.
+    pub fn model_groups(&self) -> Vec<&str> {
+        let mut seen = Vec::new();
+        for entry in &self.model_list {
+            if !seen.contains(&entry.model_name.as_str()) {
+                seen.push(entry.model_name.as_str());
+            }
+        }
+        seen
+    }
+}
+
+fn parse_model_list(
+    value: Option<Value>,
+    unsupported: &mut Vec<String>,
+) -> Result<Vec<ModelEntry>, ConfigError> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                "model_list",
+                format!("expected a list of deployments, found {}", describe(&other)),
+            ))
+        }
+    };
+    let mut entries = Vec::with_capacity(items.len());
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let path = format!("model_list[{index}]");
+        let entry = parse_model_entry(item, &path, unsupported)?;
+        if let Some(first) = ids.insert(entry.id.clone(), path.clone()) {
+            return Err(ConfigError::invalid(
+                format!("{path}.model_info.id"),
+                format!(
+                    "duplicate deployment id {:?} (also used by {first})",
+                    entry.id
+                ),
+            ));
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+fn parse_model_entry(
+    item: Value,
+    path: &str,
+    unsupported: &mut Vec<String>,
+) -> Result<ModelEntry, ConfigError> {
+    let mut fields = Fields::section(path, Some(item))?;
+    let model_name: String = fields.require("model_name")?;
+    if model_name.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{path}.model_name"),
+            "must not be empty",
+        ));
+    }
+    let params_path = format!("{path}.litellm_params");
+    let params_map = match fields.take_raw("litellm_params") {
+        Some(Value::Object(map)) => map,
+        None | Some(Value::Null) => return Err(ConfigError::invalid(params_path, "is required")),
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                params_path,
+                format!("expected a mapping, found {}", describe(&other)),
+            ))
+        }
+    };
+    let hashed_id = deployment_id(&model_name, &params_map);
+    let litellm_params = parse_litellm_params(Fields::new(params_path, params_map), unsupported)?;
+    let model_info = parse_model_info(Fields::section(
+        &format!("{path}.model_info"),
+        fields.take_raw("model_info"),
+    )?)?;
+    unsupported.extend(fields.rest_paths());
+    Ok(ModelEntry {
+        id: model_info.id.clone().unwrap_or(hashed_id),
+        model_name,
+        litellm_params,
+        model_info,
+        path: path.to_owned(),
+    })
+}
+
+fn parse_litellm_params(
+    mut fields: Fields,
+    unsupported: &mut Vec<String>,
+) -> Result<LitellmParams, ConfigError> {
+    let model: String = fields.require("model")?;
+    if model.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            fields.path_of("model"),
+            "must not be empty",
+        ));
+    }
+    let mut extra_headers: BTreeMap<String, String> =
+        fields.take("extra_headers")?.unwrap_or_default();
+    if let Some(headers) = fields.take::<BTreeMap<String, String>>("headers")? {
+        extra_headers.extend(headers);
+    }
+    let mut request_defaults = Map::new();
+    for key in REQUEST_DEFAULT_KEYS {
+        if let Some(value) = fields.take_raw(key) {
+            if !value.is_null() {
+                request_defaults.insert((*key).to_owned(), value);
+            }
+        }
+    }
+    if let Some(extra_body) = fields.take::<Map<String, Value>>("extra_body")? {
+        for (key, value) in extra_body {
+            request_defaults.entry(key).or_insert(value);
+        }
+    }
+    let params = LitellmParams {
+        model,
+        custom_llm_provider: fields.take("custom_llm_provider")?,
+        api_base: fields.take("api_base")?,
+        api_key: fields.take::<String>("api_key")?.map(Secret::new),
+        api_version: fields.take("api_version")?,
+        organization: fields.take("organization")?,
+        timeout: fields.take("timeout")?,
+        stream_timeout: fields.take("stream_timeout")?,
+        extra_headers,
+        mock_response: fields.take("mock_response")?,
+        rpm: fields.take("rpm")?,
+        tpm: fields.take("tpm")?,
+        weight: fields.take("weight")?,
+        drop_params: fields.take("drop_params")?,
+        request_defaults,
+        other: Map::new(),
+    };
+    if let Some(base) = &params.api_base {
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ConfigError::invalid(
+                fields.path_of("api_base"),
+                format!("expected an http:// or https:// URL, found {base:?}"),
+            ));
+        }
+    }
+    unsupported.extend(fields.rest_paths());
+    Ok(LitellmParams {
+        other: fields.into_rest(),
+        ..params
+    })
+}
+
+fn parse_model_info(mut fields: Fields) -> Result<ModelInfo, ConfigError> {
+    Ok(ModelInfo {
+        id: fields.take("id")?,
+        mode: fields.take("mode")?,
+        base_model: fields.take("base_model")?,
+        max_tokens: fields.take("max_tokens")?,
+        max_input_tokens: fields.take("max_input_tokens")?,
+        max_output_tokens: fields.take("max_output_tokens")?,
+        other: fields.into_rest(),
+    })
+}
+
+fn parse_router_settings(
+    value: Option<Value>,
+    unsupported: &mut Vec<String>,
+) -> Result<RouterSettings, ConfigError> {
+    let mut fields = Fields::section("router_settings", value)?;
+    let routing_strategy: Option<String> = fields.take("routing_strategy")?;
+    if let Some(strategy) = &routing_strategy {
+        if strategy != "simple-shuffle" {
+            unsupported.push(format!(
+                "router_settings.routing_strategy ({strategy:?} not supported yet; using simple-shuffle)"
+            ));
+        }
+    }
+    let mut model_group_alias = BTreeMap::new();
+    if let Some(aliases) = fields.take::<Map<String, Value>>("model_group_alias")? {
+        for (alias, target) in aliases {
+            let path = format!("router_settings.model_group_alias.{alias}");
+            let parsed = match target {
+                Value::String(group) => GroupAlias {
+                    group,
+                    hidden: false,
+                },
+                Value::Object(map) => {
+                    let mut target = Fields::new(path.clone(), map);
+                    GroupAlias {
+                        group: target.require("model")?,
+                        hidden: target.take("hidden")?.unwrap_or(false),
+                    }
+                }
+                other => {
+                    return Err(ConfigError::invalid(
+                        path,
+                        format!("expected a model group name, found {}", describe(&other)),
+                    ))
+                }
+            };
+            model_group_alias.insert(alias, parsed);
+        }
+    }
+    let settings = RouterSettings {
+        routing_strategy,
+        model_group_alias,
+        timeout: fields.take("timeout")?,
+        stream_timeout: fields.take("stream_timeout")?,
+        other: Map::new(),
+    };
+    unsupported.extend(fields.rest_paths());
+    Ok(RouterSettings {
+        other: fields.into_rest(),
+        ..settings
+    })
+}
+
+fn parse_litellm_settings(
+    value: Option<Value>,
+    unsupported: &mut Vec<String>,
+) -> Result<LitellmSettings, ConfigError> {
+    let mut fields = Fields::section("litellm_settings", value)?;
+    let settings = LitellmSettings {
+        request_timeout: fields.take("request_timeout")?,
+        drop_params: fields.take("drop_params")?,
+        json_logs: fields.take("json_logs")?,
+        set_verbose: fields.take("set_verbose")?,
+        other: Map::new(),
+    };
+    unsupported.extend(fields.rest_paths());
+    Ok(LitellmSettings {
+        other: fields.into_rest(),
+        ..settings
+    })
+}
+
+fn parse_general_settings(
+    value: Option<Value>,
+    unsupported: &mut Vec<String>,
+) -> Result<GeneralSettings, ConfigError> {
+    let mut fields = Fields::section("general_settings", value)?;
+    let settings = GeneralSettings {
+        master_key: fields.take::<String>("master_key")?.map(Secret::new),
+        dangerously_permit_weak_or_unset_master_key: fields
+            .take("dangerously_permit_weak_or_unset_master_key")?
+            .unwrap_or(false),
+        max_request_size_mb: fields.take("max_request_size_mb")?,
+        litellm_key_header_name: fields.take("litellm_key_header_name")?,
+        other: Map::new(),
+    };
+    unsupported.extend(fields.rest_paths());
+    Ok(GeneralSettings {
+        other: fields.into_rest(),
+        ..settings
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn load(yaml: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        crate::load_str(
+            yaml,
+            Path::new("config.yaml"),
+            Path::new("."),
+            Env::from_vars(vars.iter().copied()),
+        )
+    }
+
+    #[test]
+    fn loads_sections_defaults_and_env_references() {
+        let config = load(
+            r#"
+model_list:
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: os.environ/OPENAI_API_KEY
+      temperature: 0.2
+      rpm: "60"
+      extra_headers: {x-team: core}
+    model_info:
+      id: dep-1
+      mode: chat
+general_settings:
+  master_key: os.environ/MASTER
+router_settings:
+  model_group_alias: {gpt4: gpt-4o, secret: {model: gpt-4o, hidden: true}}
+litellm_settings:
+  request_timeout: 30
+environment_variables:
+  MASTER: sk-from-section
+"#,
+            &[("OPENAI_API_KEY", "sk-upstream")],
+        )
+        .unwrap();
+        let entry = &config.model_list[0];
+        assert_eq!(entry.id, "dep-1");
+        assert_eq!(
+            entry.litellm_params.api_key.as_ref().unwrap().expose(),
+            "sk-upstream"
+        );
+        assert_eq!(entry.litellm_params.rpm, Some(60));
+        assert_eq!(entry.litellm_params.request_defaults["temperature"], 0.2);
+        assert_eq!(entry.litellm_params.extra_headers["x-team"], "core");
+        assert_eq!(
+            config.general_settings.master_key.unwrap().expose(),
+            "sk-from-section"
+        );
+        assert!(config.router_settings.model_group_alias["secret"].hidden);
+        assert_eq!(config.litellm_settings.request_timeout, Some(30.0));
+        assert!(config.unsupported.is_empty(), "{:?}", config.unsupported);
+    }
+
+    #[test]
+    fn unsupported_keys_are_listed_not_fatal() {
+        let config = load(
+            r#"
+model_list:
+  - model_name: m
+    litellm_params: {model: openai/m, order: 1}
+router_settings: {num_retries: 3, routing_strategy: least-busy}
+litellm_settings: {cache: true}
+general_settings: {database_url: "postgres://x"}
+guardrails: []
+"#,
+            &[],
+        )
+        .unwrap();
+        for expected in [
+            "model_list[0].litellm_params.order",
+            "router_settings.num_retries",
+            "litellm_settings.cache",
+            "general_settings.database_url",
+            "guardrails",
+        ] {
+            assert!(
+                config.unsupported.iter().any(|k| k == expected),
+                "{expected} in {:?}",
+                config.unsupported
+            );
+        }
+        assert!(config.unsupported.iter().any(|k| k.contains("least-busy")));
+    }
+
+    #[test]
+    fn errors_name_the_field_path_and_reason() {
+        let cases = [
+            ("model_list: [{model_name: m}]", "model_list[0].litellm_params: is required"),
+            (
+                "model_list: [{model_name: m, litellm_params: {model: openai/m, timeout: soon}}]",
+                "model_list[0].litellm_params.timeout: expected a number, found string \"soon\"",
+            ),
+            (
+                "model_list: [{model_name: m, litellm_params: {model: openai/m, api_key: os.environ/MISSING}}]",
+                "model_list[0].litellm_params.api_key: environment variable MISSING is not set",
+            ),
+            ("router_settings: [1]", "router_settings: expected a mapping, found a list"),
+            (
+                "model_list: [{model_name: m, litellm_params: {model: openai/m, api_base: localhost:1}}]",
+                "model_list[0].litellm_params.api_base: expected an http:// or https:// URL",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let error = load(yaml, &[]).unwrap_err().to_string();
+            assert!(
+                error.starts_with(expected),
+                "{error:?} should start with {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected_and_hash_ids_are_stable() {
+        let yaml = "model_list:\n  - {model_name: a, litellm_params: {model: openai/a}}\n  - {model_name: a, litellm_params: {model: openai/a}}\n";
+        let error = load(yaml, &[]).unwrap_err().to_string();
+        assert!(error.contains("duplicate deployment id"), "{error}");
+        let one = load(
+            "model_list: [{model_name: a, litellm_params: {model: openai/a}}]",
+            &[],
+        )
+        .unwrap();
+        let two = load(
+            "model_list: [{model_name: a, litellm_params: {model: openai/a}}]",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(one.model_list[0].id, two.model_list[0].id);
+        assert_eq!(one.model_list[0].id.len(), 64);
+    }
+}

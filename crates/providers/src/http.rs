@@ -1,0 +1,154 @@
+//! The upstream HTTP client (one pooled, keep-alive client per process) and the mapping of
+//! upstream error responses onto [`ProviderError`].
+
+use std::time::Duration;
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::ProviderError;
+
+/// A cheaply clonable handle to the shared connection pool.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+}
+
+impl HttpClient {
+    /// A client with keep-alive pooling; per-call timeouts are applied per request.
+    pub fn new() -> Result<Self, ProviderError> {
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|error| ProviderError::Connection {
+                provider: "http",
+                message: format!("cannot build the HTTP client: {error}"),
+            })?;
+        Ok(Self { client })
+    }
+
+    pub fn inner(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// Maps a transport failure (connect, reset, timeout) to a provider error.
+pub fn transport_error(
+    provider: &'static str,
+    error: reqwest::Error,
+    timeout: Duration,
+) -> ProviderError {
+    if error.is_timeout() {
+        ProviderError::Timeout {
+            provider,
+            after: timeout,
+        }
+    } else if error.is_connect() {
+        ProviderError::Connection {
+            provider,
+            message: format!("Connection error: {}", error_chain(&error)),
+        }
+    } else {
+        ProviderError::Connection {
+            provider,
+            message: error_chain(&error),
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Builds the error for a non-2xx upstream answer from its status, headers and body.
+///
+/// OpenAI-style bodies (`{"error": {"message", "type", "code", "param"}}`) are read field by
+/// field; anything else is quoted (truncated) so the client sees what the upstream said.
+pub fn upstream_error(
+    provider: &'static str,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ProviderError {
+    let retry_after = headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .filter(|secs| secs.is_finite() && *secs >= 0.0)
+        .map(Duration::from_secs_f64);
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().map(|v| v.get("error").unwrap_or(v));
+    let field = |name: &str| -> Option<String> {
+        error.and_then(|e| e.get(name)).and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    let message = field("message")
+        .or_else(|| error.and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            let trimmed: String = text.chars().take(500).collect();
+            if trimmed.trim().is_empty() {
+                format!("upstream answered HTTP {status} with an empty body")
+            } else {
+                trimmed
+            }
+        });
+    ProviderError::from_upstream(
+        provider,
+        status,
+        message,
+        field("type"),
+        field("code"),
+        field("param"),
+        retry_after,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_llm_types::ErrorClass;
+
+    #[test]
+    fn openai_error_bodies_and_retry_after_are_read() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("3"),
+        );
+        let error = upstream_error(
+            "OpenAI",
+            429,
+            &headers,
+            br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded","param":null}}"#,
+        );
+        assert_eq!(error.status(), 429);
+        assert_eq!(error.retry_after_secs(), Some(3));
+        assert!(error.to_string().ends_with("Rate limit reached"));
+    }
+
+    #[test]
+    fn non_json_bodies_are_quoted() {
+        let error = upstream_error(
+            "OpenAI",
+            502,
+            &HeaderMap::new(),
+            b"<html>bad gateway</html>",
+        );
+        assert!(error.to_string().contains("<html>bad gateway</html>"));
+        let empty = upstream_error("OpenAI", 503, &HeaderMap::new(), b"");
+        assert!(empty.to_string().contains("empty body"));
+    }
+}

@@ -1,0 +1,30 @@
+//! Provider adapters: how a unified (OpenAI-shaped) call reaches one upstream.
+//!
+//! # Layout
+//! - [`provider`] — the [`Provider`] trait every adapter implements, and the per-call options.
+//! - [`registry`] — the one list of provider prefixes (`openai/`, `groq/`, ...), which drives
+//!   model-string parsing and tells which families this build implements.
+//! - [`openai_compat`] — the OpenAI-compatible family; each vendor is a row in a dialect table
+//!   (default base URL, key variable), not a module of its own.
+//! - [`mock`] — the built-in mock (`mock_response`), so a gateway answers with no provider key.
+//! - [`sse`] — server-sent-event decoding, shared by every streaming adapter.
+//! - [`http`] — the pooled upstream HTTP client and upstream error mapping.
+//! - [`error`] — [`ProviderError`], classified for the router and the HTTP layer.
+//!
+//! Adapters translate and transport; they never decide where a call goes (that is the
+//! router's job) or what it costs (the budget crate's).
+
+pub mod error;
+pub mod http;
+pub mod mock;
+pub mod openai_compat;
+pub mod provider;
+pub mod registry;
+pub mod sse;
+
+pub use error::ProviderError;
+pub use http::HttpClient;
+pub use mock::MockProvider;
+pub use openai_compat::{Dialect, OpenAiCompatible, OpenAiCompatibleTarget};
+pub use provider::{CallOptions, ChunkStream, Provider, Upstream};
+pub use registry::{ProviderFamily, ProviderSpec};

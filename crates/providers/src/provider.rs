@@ -1,0 +1,114 @@
+//! The [`Provider`] trait: one adapter instance per deployment, holding that deployment's
+//! upstream address, credentials and defaults, so a call does no per-request lookups.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use http::HeaderMap;
+use switchyard_llm_types::{
+    ChatCompletionRequest, ChatCompletionResponse, ChunkJson, CompletionRequest,
+    CompletionResponse, EmbeddingRequest, EmbeddingResponse,
+};
+
+use crate::ProviderError;
+
+/// A stream of chunks (`chat.completion.chunk` or `text_completion` objects) as raw JSON.
+/// Dropping it cancels the upstream call.
+pub type ChunkStream = BoxStream<'static, Result<ChunkJson, ProviderError>>;
+
+/// A successful upstream answer with the upstream's response headers, which the gateway echoes
+/// to clients with an `llm_provider-` prefix.
+#[derive(Debug)]
+pub struct Upstream<T> {
+    pub body: T,
+    pub headers: HeaderMap,
+}
+
+impl<T> Upstream<T> {
+    pub fn new(body: T) -> Self {
+        Self {
+            body,
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// Per-attempt options decided by the caller (engine or router), not by the deployment.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    /// Whole-call limit for a non-streaming attempt.
+    pub timeout: Duration,
+    /// For streams: the longest wait for the response to start and between two chunks.
+    pub stream_timeout: Duration,
+    /// Extra headers for this call only (e.g. forwarded client headers).
+    pub headers: HeaderMap,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        // LiteLLM's default request timeout.
+        Self {
+            timeout: Duration::from_secs(6000),
+            stream_timeout: Duration::from_secs(6000),
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// One upstream deployment. The request's `model` is already the upstream model name.
+///
+/// Operations a family does not offer keep the default body, which answers a clear
+/// "not supported" error instead of pretending.
+#[async_trait]
+pub trait Provider: Send + Sync + std::fmt::Debug {
+    /// The provider family name used in error messages (`OpenAI`, `Groq`, ...).
+    fn name(&self) -> &'static str;
+
+    async fn chat(
+        &self,
+        request: ChatCompletionRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<ChatCompletionResponse>, ProviderError>;
+
+    async fn chat_stream(
+        &self,
+        request: ChatCompletionRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<ChunkStream>, ProviderError>;
+
+    async fn completion(
+        &self,
+        request: CompletionRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<CompletionResponse>, ProviderError> {
+        let _ = (request, options);
+        Err(self.unsupported("/completions"))
+    }
+
+    async fn completion_stream(
+        &self,
+        request: CompletionRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<ChunkStream>, ProviderError> {
+        let _ = (request, options);
+        Err(self.unsupported("streaming /completions"))
+    }
+
+    async fn embeddings(
+        &self,
+        request: EmbeddingRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<EmbeddingResponse>, ProviderError> {
+        let _ = (request, options);
+        Err(self.unsupported("/embeddings"))
+    }
+
+    fn unsupported(&self, operation: &str) -> ProviderError {
+        ProviderError::BadRequest {
+            provider: self.name(),
+            message: format!("{operation} is not supported by this provider"),
+            param: None,
+        }
+    }
+}

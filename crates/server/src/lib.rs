@@ -1,0 +1,31 @@
+//! Switchyard's HTTP layer as a library: the OpenAI-compatible client API (and, with later
+//! work, the management API) over a [`switchyard::Switchyard`] engine. Build a custom gateway
+//! by constructing a [`Gateway`] and serving [`Gateway::router`] or calling [`serve`].
+//!
+//! # Request pipeline (one place)
+//! 1. hyper accepts the connection (`TCP_NODELAY`, HTTP/1.1 keep-alive).
+//! 2. [`auth::Caller`] (extractor) authenticates the request from its headers, before the body
+//!    is read; public routes (`/health/*`, `/`) do not take it.
+//! 3. [`extract::JsonBody`] reads the body within the size limit and parses it, turning
+//!    malformed or invalid JSON into an OpenAI-style 400.
+//! 4. The route handler ([`routes`]) calls the engine, which resolves the model, picks a
+//!    deployment and calls its provider.
+//! 5. [`respond`] writes the body with the `x-litellm-*` headers; streams go through [`sse`],
+//!    chunk by chunk as they arrive, and end with `data: [DONE]`.
+//! 6. Any error anywhere becomes JSON in exactly one place: [`error::ApiError`].
+//!
+//! Later stages (limits, budgets, guardrails, cache) run inside the engine between steps 3
+//! and 5; the management API mounts next to [`routes`].
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod respond;
+pub mod routes;
+pub mod serve;
+pub mod sse;
+pub mod state;
+
+pub use error::ApiError;
+pub use serve::{serve, ShutdownSignal};
+pub use state::{Gateway, GatewayOptions, StartupError};

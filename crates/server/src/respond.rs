@@ -1,0 +1,97 @@
+//! Successful responses: the JSON (or SSE) body and LiteLLM's `x-litellm-*` headers.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde::Serialize;
+use switchyard::CallMeta;
+use switchyard_llm_types::ErrorKind;
+
+use crate::error::ApiError;
+
+const CALL_ID: HeaderName = HeaderName::from_static("x-litellm-call-id");
+const MODEL_ID: HeaderName = HeaderName::from_static("x-litellm-model-id");
+const MODEL_GROUP: HeaderName = HeaderName::from_static("x-litellm-model-group");
+const MODEL_API_BASE: HeaderName = HeaderName::from_static("x-litellm-model-api-base");
+const VERSION: HeaderName = HeaderName::from_static("x-litellm-version");
+const RESPONSE_DURATION: HeaderName = HeaderName::from_static("x-litellm-response-duration-ms");
+const OVERHEAD_DURATION: HeaderName = HeaderName::from_static("x-litellm-overhead-duration-ms");
+
+/// A new call id (also the future spend-log `request_id`).
+pub fn new_call_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A JSON body with the call's headers.
+pub fn json<T: Serialize>(body: &T, meta: &CallMeta, call_id: &str, started: Instant) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => {
+            let mut response = (StatusCode::OK, bytes).into_response();
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            call_headers(headers, meta, call_id, started);
+            response
+        }
+        Err(error) => error_response(
+            ApiError::new(
+                ErrorKind::Internal,
+                format!("cannot encode the response: {error}"),
+                None,
+            ),
+            call_id,
+        ),
+    }
+}
+
+/// A server-sent-event stream with the call's headers; the body relays chunks as they come.
+pub fn event_stream(body: Body, meta: &CallMeta, call_id: &str, started: Instant) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    call_headers(headers, meta, call_id, started);
+    response
+}
+
+/// An error response that still carries the call id, so clients can quote it.
+pub fn error_response(error: ApiError, call_id: &str) -> Response {
+    let mut response = error.into_response();
+    if let Ok(value) = HeaderValue::from_str(call_id) {
+        response.headers_mut().insert(CALL_ID, value);
+    }
+    response
+}
+
+fn call_headers(headers: &mut HeaderMap, meta: &CallMeta, call_id: &str, started: Instant) {
+    let total = started.elapsed();
+    let overhead = total.saturating_sub(meta.upstream_duration);
+    let mut put = |name: HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    put(CALL_ID, call_id);
+    put(MODEL_ID, &meta.deployment_id);
+    put(MODEL_GROUP, &meta.model_group);
+    if let Some(base) = &meta.api_base {
+        put(MODEL_API_BASE, base);
+    }
+    put(VERSION, switchyard::VERSION);
+    put(
+        RESPONSE_DURATION,
+        &format!("{:.3}", total.as_secs_f64() * 1000.0),
+    );
+    put(
+        OVERHEAD_DURATION,
+        &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
+    );
+    for (name, value) in &meta.provider_headers {
+        let prefixed = format!("llm_provider-{}", name.as_str());
+        if let Ok(name) = HeaderName::from_bytes(prefixed.as_bytes()) {
+            headers.append(name, value.clone());
+        }
+    }
+}

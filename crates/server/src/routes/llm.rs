@@ -1,0 +1,203 @@
+//! The LLM calls: parse, hand to the engine, respond (JSON or SSE).
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use switchyard::RequestOptions;
+use switchyard_llm_types::{ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ErrorKind};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{parse_json, JsonBody};
+use crate::respond::{self, error_response, new_call_id};
+use crate::sse;
+use crate::state::Gateway;
+
+/// Per-request overrides sent as headers (`x-litellm-timeout`, `x-litellm-stream-timeout`).
+#[derive(Debug)]
+pub struct HeaderOptions(pub RequestOptions);
+
+impl FromRequestParts<Gateway> for HeaderOptions {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _gateway: &Gateway,
+    ) -> Result<Self, Self::Rejection> {
+        let seconds = |name: &str| -> Result<Option<Duration>, ApiError> {
+            let Some(value) = parts.headers.get(name) else {
+                return Ok(None);
+            };
+            value
+                .to_str()
+                .ok()
+                .and_then(|text| text.trim().parse::<f64>().ok())
+                .filter(|secs| secs.is_finite() && *secs > 0.0)
+                .map(|secs| Some(Duration::from_secs_f64(secs)))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorKind::BadRequest,
+                        format!("header {name} must be a positive number of seconds"),
+                        Some(name),
+                    )
+                })
+        };
+        Ok(HeaderOptions(RequestOptions {
+            timeout: seconds("x-litellm-timeout")?,
+            stream_timeout: seconds("x-litellm-stream-timeout")?,
+            ..RequestOptions::default()
+        }))
+    }
+}
+
+pub async fn chat(
+    State(gateway): State<Gateway>,
+    _caller: Caller,
+    HeaderOptions(options): HeaderOptions,
+    JsonBody(request): JsonBody<ChatCompletionRequest>,
+) -> Response {
+    serve_chat(&gateway, request, &options).await
+}
+
+pub async fn completion(
+    State(gateway): State<Gateway>,
+    _caller: Caller,
+    HeaderOptions(options): HeaderOptions,
+    JsonBody(request): JsonBody<CompletionRequest>,
+) -> Response {
+    serve_completion(&gateway, request, &options).await
+}
+
+pub async fn embeddings(
+    State(gateway): State<Gateway>,
+    _caller: Caller,
+    HeaderOptions(options): HeaderOptions,
+    JsonBody(request): JsonBody<EmbeddingRequest>,
+) -> Response {
+    serve_embeddings(&gateway, request, &options).await
+}
+
+pub async fn chat_for_path_model(
+    State(gateway): State<Gateway>,
+    _caller: Caller,
+    Path(model): Path<String>,
+    HeaderOptions(options): HeaderOptions,
+    JsonBody(body): JsonBody<Value>,
+) -> Response {
+    match with_model::<ChatCompletionRequest>(body, model) {
+        Ok(request) => serve_chat(&gateway, request, &options).await,
+        Err(error) => error_response(error, &new_call_id()),
+    }
+}
+
+pub async fn completion_for_path_model(
+    State(gateway): State<Gateway>,
+    _caller: Caller,
+    Path(model): Path<String>,
+    HeaderOptions(options): HeaderOptions,
+    JsonBody(body): JsonBody<Value>,
+) -> Response {
+    match with_model::<CompletionRequest>(body, model) {
+        Ok(request) => serve_completion(&gateway, request, &options).await,
+        Err(error) => error_response(error, &new_call_id()),
+    }
+}
+
+pub async fn embeddings_for_path_model(
+    State(gateway): State<Gateway>,
+    _caller: Caller,
+    Path(model): Path<String>,
+    HeaderOptions(options): HeaderOptions,
+    JsonBody(body): JsonBody<Value>,
+) -> Response {
+    match with_model::<EmbeddingRequest>(body, model) {
+        Ok(request) => serve_embeddings(&gateway, request, &options).await,
+        Err(error) => error_response(error, &new_call_id()),
+    }
+}
+
+/// Azure-style routes name the model (deployment) in the path; it wins over the body's.
+fn with_model<T: DeserializeOwned>(mut body: Value, model: String) -> Result<T, ApiError> {
+    let Value::Object(map) = &mut body else {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "Invalid request format: the body must be a JSON object",
+            None,
+        ));
+    };
+    map.insert("model".to_owned(), Value::String(model));
+    let bytes = serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|error| {
+            ApiError::new(
+                ErrorKind::Internal,
+                format!("cannot re-encode the body: {error}"),
+                None,
+            )
+        })?;
+    parse_json(&bytes)
+}
+
+async fn serve_chat(
+    gateway: &Gateway,
+    request: ChatCompletionRequest,
+    options: &RequestOptions,
+) -> Response {
+    let started = Instant::now();
+    let call_id = new_call_id();
+    let engine = gateway.engine();
+    if request.is_stream() {
+        match engine.chat_stream(request, options).await {
+            Ok(response) => {
+                respond::event_stream(sse::body(response.body), &response.meta, &call_id, started)
+            }
+            Err(error) => error_response(error.into(), &call_id),
+        }
+    } else {
+        match engine.chat(request, options).await {
+            Ok(response) => respond::json(&response.body, &response.meta, &call_id, started),
+            Err(error) => error_response(error.into(), &call_id),
+        }
+    }
+}
+
+async fn serve_completion(
+    gateway: &Gateway,
+    request: CompletionRequest,
+    options: &RequestOptions,
+) -> Response {
+    let started = Instant::now();
+    let call_id = new_call_id();
+    let engine = gateway.engine();
+    if request.is_stream() {
+        match engine.completion_stream(request, options).await {
+            Ok(response) => {
+                respond::event_stream(sse::body(response.body), &response.meta, &call_id, started)
+            }
+            Err(error) => error_response(error.into(), &call_id),
+        }
+    } else {
+        match engine.completion(request, options).await {
+            Ok(response) => respond::json(&response.body, &response.meta, &call_id, started),
+            Err(error) => error_response(error.into(), &call_id),
+        }
+    }
+}
+
+async fn serve_embeddings(
+    gateway: &Gateway,
+    request: EmbeddingRequest,
+    options: &RequestOptions,
+) -> Response {
+    let started = Instant::now();
+    let call_id = new_call_id();
+    match gateway.engine().embeddings(request, options).await {
+        Ok(response) => respond::json(&response.body, &response.meta, &call_id, started),
+        Err(error) => error_response(error.into(), &call_id),
+    }
+}

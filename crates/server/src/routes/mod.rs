@@ -1,0 +1,87 @@
+//! Every route the gateway serves, mounted in one table.
+//!
+//! - [`llm`] — the OpenAI-compatible calls (`/chat/completions`, `/completions`,
+//!   `/embeddings`), each also under `/v1`, Azure's `/openai/deployments/{model}/...` and
+//!   `/engines/{model}/...`.
+//! - [`models`] — `/models`, `/models/{id}`, `/model/info`.
+//! - [`health`] — `/health/liveliness` (sic, as LiteLLM), `/health/liveness`,
+//!   `/health/readiness` and `/`; public.
+
+pub mod health;
+pub mod llm;
+pub mod models;
+
+use axum::routing::{get, post};
+use axum::Router;
+use switchyard_llm_types::ErrorKind;
+
+use crate::error::ApiError;
+use crate::state::Gateway;
+
+pub fn router(gateway: Gateway) -> Router {
+    let mut router = Router::new();
+    for prefix in ["", "/v1"] {
+        router = router
+            .route(&format!("{prefix}/chat/completions"), post(llm::chat))
+            .route(&format!("{prefix}/completions"), post(llm::completion))
+            .route(&format!("{prefix}/embeddings"), post(llm::embeddings))
+            .route(&format!("{prefix}/models"), get(models::list))
+            .route(&format!("{prefix}/models/{{*id}}"), get(models::one))
+            .route(&format!("{prefix}/model/info"), get(models::info));
+    }
+    for prefix in ["/openai/deployments/{model}", "/engines/{model}"] {
+        router = router
+            .route(
+                &format!("{prefix}/chat/completions"),
+                post(llm::chat_for_path_model),
+            )
+            .route(
+                &format!("{prefix}/completions"),
+                post(llm::completion_for_path_model),
+            )
+            .route(
+                &format!("{prefix}/embeddings"),
+                post(llm::embeddings_for_path_model),
+            );
+    }
+    router
+        .route("/health/liveliness", get(health::liveness))
+        .route("/health/liveness", get(health::liveness))
+        .route("/health/readiness", get(health::readiness))
+        .route("/", get(health::root))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(gateway)
+}
+
+async fn not_found(uri: http::Uri) -> ApiError {
+    ApiError::new(
+        ErrorKind::NotFound,
+        format!("Route {} not found", uri.path()),
+        None,
+    )
+}
+
+async fn method_not_allowed(
+    method: http::Method,
+    uri: http::Uri,
+) -> impl axum::response::IntoResponse {
+    let error = ApiError::new(
+        ErrorKind::BadRequest,
+        format!("Method {method} not allowed on {}", uri.path()),
+        None,
+    );
+    (
+        http::StatusCode::METHOD_NOT_ALLOWED,
+        error.to_json_bytes_response(),
+    )
+}
+
+impl ApiError {
+    fn to_json_bytes_response(&self) -> ([(http::HeaderName, &'static str); 1], bytes::Bytes) {
+        (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            self.to_json_bytes(),
+        )
+    }
+}

@@ -1,0 +1,155 @@
+//! The state every handler shares: the engine, how callers are authenticated, HTTP limits.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use switchyard::Switchyard;
+
+use crate::auth::Authenticator;
+
+/// Default request body limit. Requests carry base64 images, so this is generous; it exists so
+/// that one client cannot make the gateway buffer unbounded memory.
+const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Master keys LiteLLM's own documentation uses; running with one is refused like no key.
+const WELL_KNOWN_KEYS: &[&str] = &["sk-1234", "sk-12345", "sk-123456", "sk-master", "sk-admin"];
+/// Shorter master keys are refused as guessable.
+const MIN_MASTER_KEY_LEN: usize = 12;
+
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    pub max_body_bytes: usize,
+    /// `general_settings.litellm_key_header_name`: an extra header carrying the key.
+    pub key_header: Option<String>,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            key_header: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(
+        "refusing to start: {reason}. Set general_settings.master_key (or LITELLM_MASTER_KEY) to a \
+         strong key starting with 'sk-', or set general_settings.\
+         dangerously_permit_weak_or_unset_master_key: true to run anyway"
+    )]
+    WeakMasterKey { reason: String },
+}
+
+/// The shared state of one gateway server. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: Switchyard,
+    authenticator: Authenticator,
+    options: GatewayOptions,
+    draining: AtomicBool,
+}
+
+impl Gateway {
+    /// Builds the server state from an engine, taking auth and limits from its config.
+    ///
+    /// Like LiteLLM, it refuses to run with no master key or a well-known one unless the
+    /// operator opted in (`dangerously_permit_weak_or_unset_master_key` or the
+    /// `LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY` variable).
+    pub fn new(engine: Switchyard) -> Result<Self, StartupError> {
+        let config = engine.config();
+        let general = &config.general_settings;
+        let permit_weak = general.dangerously_permit_weak_or_unset_master_key
+            || config
+                .env
+                .get("LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY")
+                .is_some_and(|value| {
+                    matches!(value.to_ascii_lowercase().as_str(), "1" | "true" | "yes")
+                });
+        let master_key = general
+            .master_key
+            .as_ref()
+            .map(|key| key.expose().to_owned())
+            .or_else(|| config.env.get("LITELLM_MASTER_KEY").map(str::to_owned))
+            .filter(|key| !key.is_empty());
+        let weakness = match &master_key {
+            None => Some("no master key is set".to_owned()),
+            Some(key) if WELL_KNOWN_KEYS.contains(&key.as_str()) => {
+                Some("the master key is a well-known example value".to_owned())
+            }
+            Some(key) if key.len() < MIN_MASTER_KEY_LEN => Some(format!(
+                "the master key is shorter than {MIN_MASTER_KEY_LEN} characters"
+            )),
+            Some(_) => None,
+        };
+        if let (Some(reason), false) = (&weakness, permit_weak) {
+            return Err(StartupError::WeakMasterKey {
+                reason: reason.clone(),
+            });
+        }
+        let authenticator = match master_key {
+            Some(key) => Authenticator::master_key(&key),
+            None => Authenticator::Disabled,
+        };
+        let max_body_bytes = general
+            .max_request_size_mb
+            .filter(|mb| *mb > 0.0)
+            .map_or(DEFAULT_MAX_BODY_BYTES, |mb| (mb * 1024.0 * 1024.0) as usize);
+        let options = GatewayOptions {
+            max_body_bytes,
+            key_header: general
+                .litellm_key_header_name
+                .clone()
+                .map(|h| h.to_ascii_lowercase()),
+        };
+        Ok(Self::with_parts(engine, authenticator, options))
+    }
+
+    /// Assembles a gateway from explicit parts (custom gateways, tests).
+    pub fn with_parts(
+        engine: Switchyard,
+        authenticator: Authenticator,
+        options: GatewayOptions,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                engine,
+                authenticator,
+                options,
+                draining: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn engine(&self) -> &Switchyard {
+        &self.inner.engine
+    }
+
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.inner.authenticator
+    }
+
+    pub fn options(&self) -> &GatewayOptions {
+        &self.inner.options
+    }
+
+    /// Marks the gateway as shutting down: probes answer 503 while in-flight work drains.
+    pub fn start_draining(&self) {
+        self.inner.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Acquire)
+    }
+
+    /// The axum router with every route mounted.
+    pub fn router(&self) -> axum::Router {
+        crate::routes::router(self.clone())
+    }
+}

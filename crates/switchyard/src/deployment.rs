@@ -1,0 +1,266 @@
+//! `model_list` entries → deployments: a provider adapter per entry, validated at start-up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use switchyard_config::{Config, ConfigError, ModelEntry};
+use switchyard_providers::registry::{parse_model, ProviderFamily};
+use switchyard_providers::{
+    HttpClient, MockProvider, OpenAiCompatible, OpenAiCompatibleTarget, Provider, ProviderError,
+};
+use switchyard_router::{Deployment, Weights};
+
+/// LiteLLM's default per-attempt timeout, in seconds.
+const DEFAULT_TIMEOUT_SECS: f64 = 6000.0;
+
+/// Everything the engine needs to call one deployment.
+#[derive(Debug)]
+pub struct DeploymentHandle {
+    pub provider: Arc<dyn Provider>,
+    /// The provider prefix (`openai`, `groq`, ...).
+    pub provider_name: String,
+    /// The upstream model name; `*` is replaced by what a wildcard request matched.
+    pub upstream_model: String,
+    /// The base URL, for `x-litellm-model-api-base` (query string removed).
+    pub api_base: Option<String>,
+    pub timeout: Duration,
+    pub stream_timeout: Duration,
+    /// The entry as `/model/info` shows it: secrets removed.
+    pub public_info: Value,
+}
+
+/// Builds every deployment of a config, or the first validation error with its field path.
+pub fn build_deployments(
+    config: &Config,
+    client: &HttpClient,
+) -> Result<(Vec<Deployment<DeploymentHandle>>, Vec<String>), ConfigError> {
+    let mut deployments = Vec::with_capacity(config.model_list.len());
+    let mut warnings = Vec::new();
+    for entry in &config.model_list {
+        let (handle, warning) = build_one(config, entry, client)?;
+        warnings.extend(warning);
+        let params = &entry.litellm_params;
+        deployments.push(Deployment {
+            id: entry.id.clone(),
+            model_name: entry.model_name.clone(),
+            litellm_model: params.model.clone(),
+            weights: Weights {
+                weight: params.weight,
+                rpm: params.rpm,
+                tpm: params.tpm,
+            },
+            handle,
+        });
+    }
+    Ok((deployments, warnings))
+}
+
+fn build_one(
+    config: &Config,
+    entry: &ModelEntry,
+    client: &HttpClient,
+) -> Result<(DeploymentHandle, Option<String>), ConfigError> {
+    let params = &entry.litellm_params;
+    let model_path = format!("{}.litellm_params.model", entry.path);
+    let spec = parse_model(&params.model, params.custom_llm_provider.as_deref())
+        .map_err(|reason| ConfigError::invalid(&model_path, reason))?;
+    let env = |name: &str| config.env.get(name).map(str::to_owned);
+    let mut warning = None;
+    let (provider, api_base): (Arc<dyn Provider>, Option<String>) = if params
+        .mock_response
+        .is_some()
+    {
+        (
+            Arc::new(MockProvider::new(params.mock_response.as_ref())),
+            None,
+        )
+    } else {
+        match spec.family {
+            ProviderFamily::OpenAiCompatible(dialect) => {
+                let mut target = OpenAiCompatibleTarget::resolve(
+                    dialect,
+                    params.api_base.as_deref(),
+                    params.api_key.as_ref().map(|key| key.expose()),
+                    env,
+                )
+                .map_err(|reason| {
+                    ConfigError::invalid(format!("{}.litellm_params.api_base", entry.path), reason)
+                })?;
+                target.organization = params.organization.clone();
+                target.extra_headers = params.extra_headers.clone();
+                target.request_defaults = params.request_defaults.clone();
+                let base = target.base_url.clone();
+                let provider = OpenAiCompatible::new(target, client.clone()).map_err(|reason| {
+                    ConfigError::invalid(format!("{}.litellm_params", entry.path), reason)
+                })?;
+                (Arc::new(provider), Some(base))
+            }
+            ProviderFamily::NotImplemented => {
+                warning = Some(format!(
+                    "{model_path}: provider '{}' is not supported by this build yet; requests \
+                         for model group '{}' routed to this deployment will fail",
+                    spec.provider, entry.model_name
+                ));
+                let provider = NotImplementedProvider {
+                    provider: spec.provider.clone(),
+                    model: params.model.clone(),
+                };
+                (Arc::new(provider), params.api_base.clone())
+            }
+        }
+    };
+    let timeout = params
+        .timeout
+        .or(config.litellm_settings.request_timeout)
+        .or(config.router_settings.timeout)
+        .unwrap_or(DEFAULT_TIMEOUT_SECS);
+    let stream_timeout = params
+        .stream_timeout
+        .or(config.router_settings.stream_timeout)
+        .unwrap_or(timeout);
+    let handle = DeploymentHandle {
+        provider,
+        provider_name: spec.provider.clone(),
+        upstream_model: spec.upstream_model,
+        api_base: api_base.map(|base| strip_query(&base)),
+        timeout: seconds(timeout, &format!("{}.litellm_params.timeout", entry.path))?,
+        stream_timeout: seconds(
+            stream_timeout,
+            &format!("{}.litellm_params.stream_timeout", entry.path),
+        )?,
+        public_info: public_info(entry),
+    };
+    Ok((handle, warning))
+}
+
+fn seconds(value: f64, path: &str) -> Result<Duration, ConfigError> {
+    if value > 0.0 && value.is_finite() {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(ConfigError::invalid(
+            path,
+            "must be a positive number of seconds",
+        ))
+    }
+}
+
+fn strip_query(url: &str) -> String {
+    url.split('?').next().unwrap_or(url).to_owned()
+}
+
+/// Whether a `litellm_params` key holds a credential that must never be shown.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["key", "secret", "token", "password", "credential"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// The entry as `/model/info` shows it, in LiteLLM's shape, without credentials.
+fn public_info(entry: &ModelEntry) -> Value {
+    let params = &entry.litellm_params;
+    let mut litellm_params = Map::new();
+    litellm_params.insert("model".into(), Value::from(params.model.clone()));
+    let optional = [
+        ("api_base", params.api_base.clone().map(Value::from)),
+        ("api_version", params.api_version.clone().map(Value::from)),
+        (
+            "custom_llm_provider",
+            params.custom_llm_provider.clone().map(Value::from),
+        ),
+        ("organization", params.organization.clone().map(Value::from)),
+        ("timeout", params.timeout.map(Value::from)),
+        ("stream_timeout", params.stream_timeout.map(Value::from)),
+        ("rpm", params.rpm.map(Value::from)),
+        ("tpm", params.tpm.map(Value::from)),
+        ("weight", params.weight.map(Value::from)),
+        ("drop_params", params.drop_params.map(Value::from)),
+        ("mock_response", params.mock_response.clone()),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            litellm_params.insert(key.into(), value);
+        }
+    }
+    for (key, value) in params.request_defaults.iter().chain(params.other.iter()) {
+        if !is_secret_key(key) {
+            litellm_params.insert(key.clone(), value.clone());
+        }
+    }
+    let info = &entry.model_info;
+    let mut model_info = Map::new();
+    model_info.insert("id".into(), Value::from(entry.id.clone()));
+    model_info.insert("db_model".into(), Value::Bool(false));
+    model_info.insert(
+        "mode".into(),
+        Value::from(info.mode.clone().unwrap_or_else(|| "chat".to_owned())),
+    );
+    let limits = [
+        ("base_model", info.base_model.clone().map(Value::from)),
+        ("max_tokens", info.max_tokens.map(Value::from)),
+        ("max_input_tokens", info.max_input_tokens.map(Value::from)),
+        ("max_output_tokens", info.max_output_tokens.map(Value::from)),
+    ];
+    for (key, value) in limits {
+        if let Some(value) = value {
+            model_info.insert(key.into(), value);
+        }
+    }
+    for (key, value) in &info.other {
+        model_info.insert(key.clone(), value.clone());
+    }
+    serde_json::json!({
+        "model_name": entry.model_name,
+        "litellm_params": litellm_params,
+        "model_info": model_info,
+    })
+}
+
+/// A deployment whose provider family this build does not implement: every call answers a
+/// clear error naming the provider, rather than failing the whole config.
+#[derive(Debug)]
+struct NotImplementedProvider {
+    provider: String,
+    model: String,
+}
+
+impl NotImplementedProvider {
+    fn error(&self) -> ProviderError {
+        ProviderError::NotImplemented {
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for NotImplementedProvider {
+    fn name(&self) -> &'static str {
+        "NotImplemented"
+    }
+
+    async fn chat(
+        &self,
+        _request: switchyard_llm_types::ChatCompletionRequest,
+        _options: &switchyard_providers::CallOptions,
+    ) -> Result<
+        switchyard_providers::Upstream<switchyard_llm_types::ChatCompletionResponse>,
+        ProviderError,
+    > {
+        Err(self.error())
+    }
+
+    async fn chat_stream(
+        &self,
+        _request: switchyard_llm_types::ChatCompletionRequest,
+        _options: &switchyard_providers::CallOptions,
+    ) -> Result<switchyard_providers::Upstream<switchyard_providers::ChunkStream>, ProviderError>
+    {
+        Err(self.error())
+    }
+
+    fn unsupported(&self, _operation: &str) -> ProviderError {
+        self.error()
+    }
+}
