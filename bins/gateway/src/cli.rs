@@ -1,6 +1,7 @@
 //! Command-line flags (LiteLLM's names, so existing start scripts keep working), logging and
 //! the runtime.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
