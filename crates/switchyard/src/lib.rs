@@ -34,7 +34,7 @@ pub mod engine;
 pub mod error;
 pub mod params;
 
-pub use engine::{CallMeta, RequestOptions, Response, Switchyard};
+pub use engine::{typed_chunks, CallMeta, RequestOptions, Response, Switchyard};
 pub use error::Error;
 
 pub use switchyard_config as config;
@@ -44,7 +44,7 @@ pub use switchyard_router as router;
 
 /// What most SDK users need in scope.
 pub mod prelude {
-    pub use crate::engine::{RequestOptions, Response, Switchyard};
+    pub use crate::engine::{typed_chunks, RequestOptions, Response, Switchyard};
     pub use crate::error::Error;
     pub use switchyard_llm_types::{
         ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ChatMessage,

@@ -1,0 +1,144 @@
+//! Every config shipped in `examples/` loads and builds a gateway, with the environment its
+//! `os.environ/` references need, and reports exactly the keys not supported yet.
+
+use std::path::PathBuf;
+
+use switchyard::config::{load_file_with_env, Env};
+use switchyard::Switchyard;
+
+fn example(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(path)
+}
+
+fn env() -> Env {
+    Env::from_vars([
+        ("AZURE_EUROPE_API_KEY", "az-eu"),
+        ("AZURE_CANADA_API_KEY", "az-ca"),
+        ("OPENAI_API_KEY", "sk-openai"),
+        ("OPENAI_BACKUP_API_KEY", "sk-openai-2"),
+        ("OPENAI_ORG_ID", "org-1"),
+        ("REDIS_HOST", "127.0.0.1"),
+        ("REDIS_PORT", "6379"),
+        ("PROXY_MASTER_KEY", "sk-proxy-master-key"),
+        ("LITELLM_MASTER_KEY", "sk-litellm-master-key"),
+        ("DATABASE_URL", "postgresql://localhost/test"),
+        ("GROQ_API_KEY", "gsk"),
+        ("TOGETHERAI_API_KEY", "tg"),
+        ("MISTRAL_API_KEY", "ms"),
+        ("DEEPSEEK_API_KEY", "ds"),
+        ("OPENROUTER_API_KEY", "or"),
+        ("FIREWORKS_AI_API_KEY", "fw"),
+        ("ANTHROPIC_API_KEY", "ant"),
+        ("VLLM_API_KEY", "vllm-key"),
+    ])
+}
+
+fn gateway(path: &str) -> Switchyard {
+    let config =
+        load_file_with_env(&example(path), env()).unwrap_or_else(|error| panic!("{path}: {error}"));
+    Switchyard::from_config(config).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+#[test]
+fn quickstart_loads_with_no_warnings() {
+    let gateway = gateway("quickstart.yaml");
+    assert!(gateway.warnings().is_empty(), "{:?}", gateway.warnings());
+    assert_eq!(
+        gateway.model_names(false),
+        vec!["mock-gpt", "mock-embedding"]
+    );
+}
+
+#[test]
+fn production_shaped_config_loads_and_lists_what_is_not_supported_yet() {
+    let gateway = gateway("litellm-configs/azure-openai-multi-region.yaml");
+    assert_eq!(
+        gateway.model_names(false),
+        vec!["gpt-4o", "text-embedding-3-small"]
+    );
+    let unsupported = &gateway.config().unsupported;
+    for key in [
+        "litellm_settings.num_retries",
+        "litellm_settings.fallbacks",
+        "litellm_settings.success_callback",
+        "router_settings.redis_host",
+        "router_settings.cooldown_time",
+        "general_settings.database_url",
+        "general_settings.store_model_in_db",
+    ] {
+        assert!(
+            unsupported.iter().any(|k| k == key),
+            "{key} missing from {unsupported:?}"
+        );
+    }
+    // Azure arrives with the provider work; its deployments are reported, not fatal.
+    assert!(gateway
+        .warnings()
+        .iter()
+        .any(|w| w.contains("provider 'azure'")));
+    let info = serde_json::to_string(&gateway.model_info()).unwrap();
+    assert!(
+        !info.contains("az-eu") && !info.contains("sk-openai"),
+        "{info}"
+    );
+}
+
+#[test]
+fn open_model_providers_all_resolve() {
+    let gateway = gateway("litellm-configs/open-models.yaml");
+    assert!(gateway.warnings().is_empty(), "{:?}", gateway.warnings());
+    let bases: Vec<_> = gateway
+        .describe_groups()
+        .into_iter()
+        .flat_map(|group| group.deployments)
+        .map(|deployment| deployment.api_base.unwrap_or_default())
+        .collect();
+    assert!(bases.contains(&"https://api.groq.com/openai/v1".to_owned()));
+    assert!(bases.contains(&"http://localhost:11434/v1".to_owned()));
+    assert!(bases.contains(&"http://0.0.0.0:8000/v1".to_owned()));
+}
+
+#[test]
+fn wildcards_aliases_and_weights_load() {
+    let gateway = gateway("litellm-configs/wildcards-and-aliases.yaml");
+    assert_eq!(
+        gateway.model_names(false),
+        vec!["gpt-4o-mini", "claude-3-5-sonnet", "fast"]
+    );
+    assert_eq!(
+        gateway
+            .config()
+            .general_settings
+            .litellm_key_header_name
+            .as_deref(),
+        Some("X-Gateway-Key")
+    );
+}
+
+#[tokio::test]
+async fn environment_section_and_includes_apply() {
+    let gateway = gateway("litellm-configs/env-and-includes.yaml");
+    assert_eq!(gateway.model_names(false), vec!["self-hosted", "demo-mock"]);
+    let groups = gateway.describe_groups();
+    assert_eq!(
+        groups[0].deployments[0].api_base.as_deref(),
+        Some("http://127.0.0.1:8000/v1")
+    );
+    let reply = gateway
+        .chat(
+            switchyard::types::ChatCompletionRequest {
+                model: "demo-mock".into(),
+                messages: vec![switchyard::types::ChatMessage::user("hi")],
+                ..Default::default()
+            },
+            &switchyard::RequestOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(reply.body.choices[0]
+        .message
+        .text()
+        .starts_with("An included deployment"));
+}
