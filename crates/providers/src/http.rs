@@ -21,6 +21,9 @@ impl HttpClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10))
+            // Proxy settings from the environment would be matched against every request's
+            // host; the gateway talks to its upstreams directly.
+            .no_proxy()
             .build()
             .map_err(|error| ProviderError::Connection {
                 provider: "http",
