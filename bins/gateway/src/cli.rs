@@ -106,8 +106,14 @@ pub fn runtime(args: &ServeArgs) -> std::io::Result<tokio::runtime::Runtime> {
         })
         .filter(|n| *n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
+    // One worker: a current-thread runtime serves everything on the calling thread, with no
+    // hand-off between an accept thread and a worker (measurably cheaper per request).
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    builder.enable_all().build()
 }
