@@ -62,6 +62,13 @@ pub struct LitellmParams {
     /// Relative share of traffic in `simple-shuffle`.
     pub weight: Option<f64>,
     pub drop_params: Option<bool>,
+    /// Priority tier: lower is tried first; higher tiers only when every lower one failed.
+    pub order: Option<u32>,
+    /// Retries for calls to this deployment's group (`num_retries`, or LiteLLM's older
+    /// `max_retries`).
+    pub num_retries: Option<u32>,
+    /// Seconds this deployment stays out of rotation after it is cooled down.
+    pub cooldown_time: Option<f64>,
     /// OpenAI request parameters (`temperature`, `max_tokens`, `extra_body` fields, ...)
     /// applied to each request that does not set them itself.
     pub request_defaults: Map<String, Value>,
@@ -86,11 +93,142 @@ pub struct ModelInfo {
 #[derive(Debug, Clone, Default)]
 pub struct RouterSettings {
     pub routing_strategy: Option<String>,
+    /// Retries, cooldowns and fallbacks; keys given in `litellm_settings` apply where
+    /// `router_settings` does not set them (router_settings wins, as in LiteLLM).
+    pub reliability: Reliability,
     /// `alias → model group`; hidden aliases are routable but not listed on `/models`.
     pub model_group_alias: BTreeMap<String, GroupAlias>,
     pub timeout: Option<f64>,
     pub stream_timeout: Option<f64>,
     pub other: Map<String, Value>,
+}
+
+/// How failures are handled: retries, cooldowns, fallbacks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reliability {
+    pub num_retries: Option<u32>,
+    /// Minimum seconds to wait before a retry.
+    pub retry_after: Option<f64>,
+    /// Retries per error class (`RateLimitErrorRetries: 3`, ...).
+    pub retry_policy: BTreeMap<String, u32>,
+    /// Failures per minute a deployment may have before it is cooled down.
+    pub allowed_fails: Option<u32>,
+    /// Seconds a cooled-down deployment stays out of rotation (default 5).
+    pub cooldown_time: Option<f64>,
+    pub disable_cooldowns: Option<bool>,
+    /// `group → [fallback groups]`, in file order; the group `*` applies to every group.
+    pub fallbacks: Vec<(String, Vec<String>)>,
+    pub context_window_fallbacks: Vec<(String, Vec<String>)>,
+    pub content_policy_fallbacks: Vec<(String, Vec<String>)>,
+    pub default_fallbacks: Vec<String>,
+    pub max_fallbacks: Option<u32>,
+}
+
+impl Reliability {
+    /// Reads the reliability keys of one section.
+    fn take_from(fields: &mut Fields) -> Result<Self, ConfigError> {
+        Ok(Self {
+            num_retries: fields.take("num_retries")?,
+            retry_after: fields.take("retry_after")?,
+            retry_policy: match fields.take::<Map<String, Value>>("retry_policy")? {
+                None => BTreeMap::new(),
+                Some(map) => {
+                    let mut policy = Fields::new(fields.path_of("retry_policy"), map);
+                    let keys: Vec<String> = policy.rest_paths();
+                    let mut parsed = BTreeMap::new();
+                    for path in keys {
+                        let key = path.rsplit('.').next().unwrap_or_default().to_owned();
+                        if let Some(retries) = policy.take::<u32>(&key)? {
+                            parsed.insert(key, retries);
+                        }
+                    }
+                    parsed
+                }
+            },
+            allowed_fails: fields.take("allowed_fails")?,
+            cooldown_time: fields.take("cooldown_time")?,
+            disable_cooldowns: fields.take("disable_cooldowns")?,
+            fallbacks: take_fallbacks(fields, "fallbacks")?,
+            context_window_fallbacks: take_fallbacks(fields, "context_window_fallbacks")?,
+            content_policy_fallbacks: take_fallbacks(fields, "content_policy_fallbacks")?,
+            default_fallbacks: fields.take("default_fallbacks")?.unwrap_or_default(),
+            max_fallbacks: fields.take("max_fallbacks")?,
+        })
+    }
+
+    /// `self` (router_settings) wins; `other` (litellm_settings) fills what it leaves unset.
+    fn or(self, other: Reliability) -> Reliability {
+        fn list<T>(mine: Vec<T>, theirs: Vec<T>) -> Vec<T> {
+            if mine.is_empty() {
+                theirs
+            } else {
+                mine
+            }
+        }
+        Reliability {
+            num_retries: self.num_retries.or(other.num_retries),
+            retry_after: self.retry_after.or(other.retry_after),
+            retry_policy: if self.retry_policy.is_empty() {
+                other.retry_policy
+            } else {
+                self.retry_policy
+            },
+            allowed_fails: self.allowed_fails.or(other.allowed_fails),
+            cooldown_time: self.cooldown_time.or(other.cooldown_time),
+            disable_cooldowns: self.disable_cooldowns.or(other.disable_cooldowns),
+            fallbacks: list(self.fallbacks, other.fallbacks),
+            context_window_fallbacks: list(
+                self.context_window_fallbacks,
+                other.context_window_fallbacks,
+            ),
+            content_policy_fallbacks: list(
+                self.content_policy_fallbacks,
+                other.content_policy_fallbacks,
+            ),
+            default_fallbacks: list(self.default_fallbacks, other.default_fallbacks),
+            max_fallbacks: self.max_fallbacks.or(other.max_fallbacks),
+        }
+    }
+}
+
+/// `fallbacks: [{group: [a, b]}, ...]` (LiteLLM's shape) or a single mapping `{group: [a, b]}`.
+fn take_fallbacks(
+    fields: &mut Fields,
+    key: &str,
+) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+    let path = fields.path_of(key);
+    let entries = match fields.take_raw(key) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(Value::Object(map)) => vec![Value::Object(map)],
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                path,
+                format!(
+                    "expected a list of {{group: [fallback groups]}}, found {}",
+                    describe(&other)
+                ),
+            ))
+        }
+    };
+    let mut parsed = Vec::new();
+    for (index, entry) in entries.into_iter().enumerate() {
+        let entry_path = format!("{path}[{index}]");
+        let Value::Object(map) = entry else {
+            return Err(ConfigError::invalid(
+                entry_path,
+                "expected {group: [fallback groups]}",
+            ));
+        };
+        for (group, targets) in map {
+            let targets = <Vec<String> as crate::fields::FromValue>::from_value(
+                targets,
+                &format!("{entry_path}.{group}"),
+            )?;
+            parsed.push((group, targets));
+        }
+    }
+    Ok(parsed)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +241,8 @@ pub struct GroupAlias {
 pub struct LitellmSettings {
     /// Seconds; the default per-attempt timeout after the deployment's own.
     pub request_timeout: Option<f64>,
+    /// The reliability keys given here (already merged into `router_settings.reliability`).
+    pub reliability: Reliability,
     pub drop_params: Option<bool>,
     pub json_logs: Option<bool>,
     pub set_verbose: Option<bool>,
@@ -183,10 +323,12 @@ impl Config {
         };
 
         let model_list = parse_model_list(document.remove("model_list"), &mut unsupported)?;
-        let router_settings =
+        let mut router_settings =
             parse_router_settings(document.remove("router_settings"), &mut unsupported)?;
         let litellm_settings =
             parse_litellm_settings(document.remove("litellm_settings"), &mut unsupported)?;
+        router_settings.reliability = std::mem::take(&mut router_settings.reliability)
+            .or(litellm_settings.reliability.clone());
         let general_settings =
             parse_general_settings(document.remove("general_settings"), &mut unsupported)?;
 
@@ -336,6 +478,12 @@ fn parse_litellm_params(
         tpm: fields.take("tpm")?,
         weight: fields.take("weight")?,
         drop_params: fields.take("drop_params")?,
+        order: fields.take("order")?,
+        num_retries: match fields.take("num_retries")? {
+            Some(retries) => Some(retries),
+            None => fields.take("max_retries")?,
+        },
+        cooldown_time: fields.take("cooldown_time")?,
         request_defaults,
         other: Map::new(),
     };
@@ -405,8 +553,10 @@ fn parse_router_settings(
             model_group_alias.insert(alias, parsed);
         }
     }
+    let reliability = Reliability::take_from(&mut fields)?;
     let settings = RouterSettings {
         routing_strategy,
+        reliability,
         model_group_alias,
         timeout: fields.take("timeout")?,
         stream_timeout: fields.take("stream_timeout")?,
@@ -426,6 +576,7 @@ fn parse_litellm_settings(
     let mut fields = Fields::section("litellm_settings", value)?;
     let settings = LitellmSettings {
         request_timeout: fields.take("request_timeout")?,
+        reliability: Reliability::take_from(&mut fields)?,
         drop_params: fields.take("drop_params")?,
         json_logs: fields.take("json_logs")?,
         set_verbose: fields.take("set_verbose")?,
@@ -525,8 +676,8 @@ environment_variables:
             r#"
 model_list:
   - model_name: m
-    litellm_params: {model: openai/m, order: 1}
-router_settings: {num_retries: 3, routing_strategy: least-busy}
+    litellm_params: {model: openai/m, input_cost_per_token: 0.1}
+router_settings: {redis_host: localhost, routing_strategy: least-busy}
 litellm_settings: {cache: true}
 general_settings: {database_url: "postgres://x"}
 guardrails: []
@@ -535,8 +686,8 @@ guardrails: []
         )
         .unwrap();
         for expected in [
-            "model_list[0].litellm_params.order",
-            "router_settings.num_retries",
+            "model_list[0].litellm_params.input_cost_per_token",
+            "router_settings.redis_host",
             "litellm_settings.cache",
             "general_settings.database_url",
             "guardrails",
@@ -548,6 +699,59 @@ guardrails: []
             );
         }
         assert!(config.unsupported.iter().any(|k| k.contains("least-busy")));
+    }
+
+    #[test]
+    fn reliability_keys_parse_and_router_settings_win() {
+        let config = load(
+            r#"
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/a, order: 2, max_retries: 4, cooldown_time: 9}
+router_settings:
+  num_retries: 1
+  fallbacks: [{a: [b, c]}, {"*": [d]}]
+  retry_policy: {RateLimitErrorRetries: 5}
+  cooldown_time: 30
+litellm_settings:
+  num_retries: 7
+  allowed_fails: 2
+  context_window_fallbacks: [{a: [a-long]}]
+  default_fallbacks: [z]
+"#,
+            &[],
+        )
+        .unwrap();
+        let params = &config.model_list[0].litellm_params;
+        assert_eq!(
+            (params.order, params.num_retries, params.cooldown_time),
+            (Some(2), Some(4), Some(9.0))
+        );
+        let reliability = &config.router_settings.reliability;
+        assert_eq!(reliability.num_retries, Some(1));
+        assert_eq!(reliability.allowed_fails, Some(2));
+        assert_eq!(reliability.cooldown_time, Some(30.0));
+        assert_eq!(reliability.retry_policy["RateLimitErrorRetries"], 5);
+        assert_eq!(
+            reliability.fallbacks,
+            vec![
+                ("a".to_owned(), vec!["b".to_owned(), "c".to_owned()]),
+                ("*".to_owned(), vec!["d".to_owned()])
+            ]
+        );
+        assert_eq!(
+            reliability.context_window_fallbacks[0].1,
+            vec!["a-long".to_owned()]
+        );
+        assert_eq!(reliability.default_fallbacks, vec!["z".to_owned()]);
+        assert!(config.unsupported.is_empty(), "{:?}", config.unsupported);
+        let error = load("router_settings: {fallbacks: [a]}", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("router_settings.fallbacks[0]: expected {group: [fallback groups]}"),
+            "{error}"
+        );
     }
 
     #[test]
