@@ -150,7 +150,7 @@ impl Provider for MockProvider {
 
     async fn chat(
         &self,
-        request: ChatCompletionRequest,
+        request: &ChatCompletionRequest,
         _options: &CallOptions,
     ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
         let text = self.reply(&request.extra)?;
@@ -167,7 +167,7 @@ impl Provider for MockProvider {
             id: new_id("chatcmpl-"),
             object: "chat.completion".to_owned(),
             created: now(),
-            model: request.model,
+            model: request.model.clone(),
             choices,
             usage: Some(mock_usage()),
             system_fingerprint: None,
@@ -177,7 +177,7 @@ impl Provider for MockProvider {
 
     async fn chat_stream(
         &self,
-        request: ChatCompletionRequest,
+        request: &ChatCompletionRequest,
         _options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         let text = self.reply(&request.extra)?;
@@ -222,7 +222,7 @@ impl Provider for MockProvider {
 
     async fn completion(
         &self,
-        request: CompletionRequest,
+        request: &CompletionRequest,
         _options: &CallOptions,
     ) -> Result<Upstream<CompletionResponse>, ProviderError> {
         let text = self.reply(&request.extra)?;
@@ -230,7 +230,7 @@ impl Provider for MockProvider {
             id: new_id("cmpl-"),
             object: "text_completion".to_owned(),
             created: now(),
-            model: request.model,
+            model: request.model.clone(),
             choices: vec![CompletionChoice {
                 text,
                 index: 0,
@@ -245,7 +245,7 @@ impl Provider for MockProvider {
 
     async fn completion_stream(
         &self,
-        request: CompletionRequest,
+        request: &CompletionRequest,
         _options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         let text = self.reply(&request.extra)?;
@@ -269,7 +269,7 @@ impl Provider for MockProvider {
 
     async fn embeddings(
         &self,
-        request: EmbeddingRequest,
+        request: &EmbeddingRequest,
         _options: &CallOptions,
     ) -> Result<Upstream<EmbeddingResponse>, ProviderError> {
         if let Some(Value::String(text)) = request.extra.get("mock_response") {
@@ -291,7 +291,7 @@ impl Provider for MockProvider {
         Ok(Upstream::new(EmbeddingResponse {
             object: "list".to_owned(),
             data,
-            model: request.model,
+            model: request.model.clone(),
             usage: Some(Usage::new(MOCK_PROMPT_TOKENS, 0)),
             extra: Extra::new(),
         }))
@@ -350,14 +350,14 @@ mod tests {
     async fn answers_with_the_configured_text_and_litellm_usage() {
         let mock = MockProvider::new(Some(&Value::from("Hello there")));
         let response = mock
-            .chat(request(None), &CallOptions::default())
+            .chat(&request(None), &CallOptions::default())
             .await
             .unwrap()
             .body;
         assert_eq!(response.choices[0].message.text(), "Hello there");
         assert_eq!(response.usage, Some(Usage::new(10, 20)));
         let overridden = mock
-            .chat(request(Some("per request")), &CallOptions::default())
+            .chat(&request(Some("per request")), &CallOptions::default())
             .await
             .unwrap();
         assert_eq!(overridden.body.choices[0].message.text(), "per request");
@@ -373,7 +373,7 @@ mod tests {
             extra: Extra::new(),
         });
         let chunks: Vec<_> = mock
-            .chat_stream(req, &CallOptions::default())
+            .chat_stream(&req, &CallOptions::default())
             .await
             .unwrap()
             .body
@@ -401,7 +401,7 @@ mod tests {
         let mock = MockProvider::new(None);
         let error = mock
             .chat(
-                request(Some("litellm.RateLimitError")),
+                &request(Some("litellm.RateLimitError")),
                 &CallOptions::default(),
             )
             .await
@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(error.status(), 429);
         let error = mock
             .chat(
-                request(Some("litellm.ContextWindowExceededError")),
+                &request(Some("litellm.ContextWindowExceededError")),
                 &CallOptions::default(),
             )
             .await

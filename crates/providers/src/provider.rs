@@ -57,6 +57,7 @@ impl Default for CallOptions {
 }
 
 /// One upstream deployment. The request's `model` is already the upstream model name.
+/// Requests are borrowed: a retry or fallback sends the same request again elsewhere.
 ///
 /// Operations a family does not offer keep the default body, which answers a clear
 /// "not supported" error instead of pretending.
@@ -67,19 +68,19 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     async fn chat(
         &self,
-        request: ChatCompletionRequest,
+        request: &ChatCompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<ChatCompletionResponse>, ProviderError>;
 
     async fn chat_stream(
         &self,
-        request: ChatCompletionRequest,
+        request: &ChatCompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError>;
 
     async fn completion(
         &self,
-        request: CompletionRequest,
+        request: &CompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<CompletionResponse>, ProviderError> {
         let _ = (request, options);
@@ -88,7 +89,7 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     async fn completion_stream(
         &self,
-        request: CompletionRequest,
+        request: &CompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         let _ = (request, options);
@@ -97,7 +98,7 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     async fn embeddings(
         &self,
-        request: EmbeddingRequest,
+        request: &EmbeddingRequest,
         options: &CallOptions,
     ) -> Result<Upstream<EmbeddingResponse>, ProviderError> {
         let _ = (request, options);

@@ -8,16 +8,30 @@
 //! # Layout
 //! - [`pattern`] — wildcard model names (`openai/*`, `*`).
 //! - [`strategy`] — how one deployment of a group is picked (`simple-shuffle` today).
-//! - [`Router`] — resolution and the error for names that resolve to nothing.
+//! - [`health`] — per-deployment failure counts and cooldowns.
+//! - [`retry`] — how often and after how long a failed call is retried.
+//! - [`fallback`] — which groups to try after a group failed.
+//! - [`Router`] — resolution, picking among healthy deployments, and the routing errors.
+//!
+//! The retry/fallback loop itself lives with the caller (the engine), which owns the calls;
+//! the router answers "which deployment next" and records how each attempt went.
 
+pub mod fallback;
+pub mod health;
 pub mod pattern;
+pub mod retry;
 pub mod strategy;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use switchyard_llm_types::{ErrorClass, ErrorKind};
 
+pub use fallback::FallbackSettings;
+pub use health::{Clock, CooldownSettings, Failure, Health, SystemClock};
 pub use pattern::Pattern;
+pub use retry::RetrySettings;
 pub use strategy::Weights;
 
 /// One deployment as the router sees it.
@@ -30,6 +44,12 @@ pub struct Deployment<D> {
     /// `litellm_params.model` as configured, so a request may pin this deployment by it.
     pub litellm_model: String,
     pub weights: Weights,
+    /// Priority tier (`order`): lower is tried first.
+    pub order: Option<u32>,
+    /// The deployment's own `cooldown_time`.
+    pub cooldown_time: Option<Duration>,
+    /// The deployment's own `num_retries`.
+    pub num_retries: Option<u32>,
     pub handle: D,
 }
 
@@ -38,6 +58,8 @@ pub struct Deployment<D> {
 pub struct Route<'a, D> {
     /// The model group that serves the request (for a wildcard, the requested name).
     pub model_group: String,
+    /// The deployment's index, for [`Router::health`] and exclusion on retry.
+    pub index: usize,
     pub deployment: &'a Deployment<D>,
     /// The text each `*` of a wildcard deployment's name matched, in order.
     pub wildcard_captures: Vec<String>,
@@ -47,25 +69,55 @@ pub struct Route<'a, D> {
 pub enum RouterError {
     #[error("Invalid model name passed in model={model}. Call `/v1/models` to view available models for your key.")]
     UnknownModel { model: String },
+    /// Every deployment of the group is cooling down.
+    #[error("No deployments available for selected model, Try again in {} seconds. Passed model={model}. pre-call-checks=False, cooldown_list={cooling:?}", retry_after.as_secs().max(1))]
+    NoHealthyDeployments {
+        model: String,
+        retry_after: Duration,
+        cooling: Vec<String>,
+    },
 }
 
 impl ErrorClass for RouterError {
     fn kind(&self) -> ErrorKind {
         match self {
             RouterError::UnknownModel { .. } => ErrorKind::BadRequest,
+            RouterError::NoHealthyDeployments { .. } => ErrorKind::RateLimited,
         }
     }
 
     fn param(&self) -> Option<&str> {
-        Some("model")
+        match self {
+            RouterError::UnknownModel { .. } => Some("model"),
+            RouterError::NoHealthyDeployments { .. } => None,
+        }
     }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            RouterError::NoHealthyDeployments { retry_after, .. } => {
+                Some(retry_after.as_secs().max(1))
+            }
+            RouterError::UnknownModel { .. } => None,
+        }
+    }
+}
+
+/// A requested model name resolved to the deployments that may serve it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The model group that serves the request (for a wildcard, the requested name).
+    pub model_group: String,
+    /// Indexes of the candidate deployments (one when the request pinned a deployment).
+    pub members: Vec<usize>,
+    /// The text each `*` of a wildcard deployment's name matched, in order.
+    pub wildcard_captures: Vec<String>,
 }
 
 #[derive(Debug)]
 struct Group {
     /// Indexes into `Router::deployments`.
     members: Vec<usize>,
-    weights: Vec<f64>,
 }
 
 #[derive(Debug)]
@@ -78,12 +130,29 @@ pub struct Router<D> {
     by_litellm_model: HashMap<String, usize>,
     /// `alias → group`; hidden aliases route but are not listed.
     aliases: HashMap<String, (String, bool)>,
+    /// Each deployment's normalised share of its group's traffic.
+    shares: Vec<f64>,
+    health: Health,
 }
 
 impl<D> Router<D> {
     pub fn new(
         deployments: Vec<Deployment<D>>,
         aliases: impl IntoIterator<Item = (String, String, bool)>,
+    ) -> Self {
+        Self::with_health(
+            deployments,
+            aliases,
+            CooldownSettings::default(),
+            Arc::new(SystemClock::default()),
+        )
+    }
+
+    pub fn with_health(
+        deployments: Vec<Deployment<D>>,
+        aliases: impl IntoIterator<Item = (String, String, bool)>,
+        cooldowns: CooldownSettings,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let mut members_by_name: Vec<(String, Vec<usize>)> = Vec::new();
         let mut by_id = HashMap::new();
@@ -103,9 +172,13 @@ impl<D> Router<D> {
         }
         let mut groups = HashMap::new();
         let mut patterns = Vec::new();
+        let mut shares = vec![0.0; deployments.len()];
         for (name, members) in members_by_name {
             let weights = strategy::group_weights(members.iter().map(|&i| &deployments[i].weights));
-            let group = Group { members, weights };
+            for (member, share) in members.iter().zip(&weights) {
+                shares[*member] = *share;
+            }
+            let group = Group { members };
             if Pattern::is_pattern(&name) {
                 patterns.push((Pattern::new(&name), group));
             } else {
@@ -113,7 +186,10 @@ impl<D> Router<D> {
             }
         }
         patterns.sort_by_key(|(pattern, _)| std::cmp::Reverse(pattern.specificity()));
+        let health = Health::new(deployments.len(), cooldowns, clock);
         Self {
+            health,
+            shares,
             deployments,
             groups,
             patterns,
@@ -155,27 +231,39 @@ impl<D> Router<D> {
         names
     }
 
-    /// Resolves a requested model name and picks a deployment, in LiteLLM's order: exact group
-    /// name or deployment id, then alias, then a deployment's own `litellm_params.model`, then
-    /// wildcard patterns.
-    pub fn route(&self, model: &str) -> Result<Route<'_, D>, RouterError> {
-        if let Some(group) = self.groups.get(model) {
-            return Ok(self.pick(model, group, Vec::new()));
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    pub fn deployment(&self, index: usize) -> Option<&Deployment<D>> {
+        self.deployments.get(index)
+    }
+
+    /// Resolves a requested model name in LiteLLM's order: exact group name or deployment
+    /// id, then alias, then a deployment's own `litellm_params.model`, then wildcard patterns.
+    pub fn resolve(&self, model: &str) -> Result<Resolved, RouterError> {
+        let group = |name: &str, group: &Group, captures: Vec<String>| Resolved {
+            model_group: name.to_owned(),
+            members: group.members.clone(),
+            wildcard_captures: captures,
+        };
+        if let Some(found) = self.groups.get(model) {
+            return Ok(group(model, found, Vec::new()));
         }
         if let Some(&index) = self.by_id.get(model) {
             return Ok(self.pinned(index));
         }
         if let Some((target, _)) = self.aliases.get(model) {
-            if let Some(group) = self.groups.get(target) {
-                return Ok(self.pick(target, group, Vec::new()));
+            if let Some(found) = self.groups.get(target) {
+                return Ok(group(target, found, Vec::new()));
             }
         }
         if let Some(&index) = self.by_litellm_model.get(model) {
             return Ok(self.pinned(index));
         }
-        for (pattern, group) in &self.patterns {
+        for (pattern, found) in &self.patterns {
             if let Some(captures) = pattern.captures(model) {
-                return Ok(self.pick(model, group, captures));
+                return Ok(group(model, found, captures));
             }
         }
         Err(RouterError::UnknownModel {
@@ -183,27 +271,83 @@ impl<D> Router<D> {
         })
     }
 
-    fn pinned(&self, index: usize) -> Route<'_, D> {
-        let deployment = &self.deployments[index];
-        Route {
-            model_group: deployment.model_name.clone(),
-            deployment,
+    fn pinned(&self, index: usize) -> Resolved {
+        Resolved {
+            model_group: self.deployments[index].model_name.clone(),
+            members: vec![index],
             wildcard_captures: Vec::new(),
         }
     }
 
-    fn pick(
+    /// Picks a deployment of a resolved group: not cooling down, not in `exclude` (already
+    /// tried by this request), from the lowest `order` tier left, weighted by traffic share.
+    ///
+    /// `Ok(None)` when every member was tried; an error when the untried ones all cool down.
+    pub fn pick(
         &self,
-        group_name: &str,
-        group: &Group,
-        wildcard_captures: Vec<String>,
-    ) -> Route<'_, D> {
-        let member = strategy::simple_shuffle(&group.weights);
-        Route {
-            model_group: group_name.to_owned(),
-            deployment: &self.deployments[group.members[member]],
-            wildcard_captures,
+        resolved: &Resolved,
+        exclude: &[usize],
+    ) -> Result<Option<usize>, RouterError> {
+        let now = self.health.now_ms();
+        let mut cooling: Vec<(usize, Duration)> = Vec::new();
+        let mut candidates: Vec<usize> = Vec::with_capacity(resolved.members.len());
+        for &member in &resolved.members {
+            if exclude.contains(&member) {
+                continue;
+            }
+            match self.health.cooldown_remaining(member, now) {
+                Some(remaining) => cooling.push((member, remaining)),
+                None => candidates.push(member),
+            }
         }
+        if candidates.is_empty() {
+            return match cooling.iter().map(|(_, remaining)| *remaining).min() {
+                None => Ok(None),
+                Some(retry_after) => Err(RouterError::NoHealthyDeployments {
+                    model: resolved.model_group.clone(),
+                    retry_after,
+                    cooling: cooling
+                        .iter()
+                        .map(|(m, _)| self.deployments[*m].id.clone())
+                        .collect(),
+                }),
+            };
+        }
+        // LiteLLM: once any candidate has an `order`, only the lowest tier is eligible.
+        if let Some(lowest) = candidates
+            .iter()
+            .filter_map(|&m| self.deployments[m].order)
+            .min()
+        {
+            candidates.retain(|&m| self.deployments[m].order == Some(lowest));
+        }
+        if candidates.len() == 1 {
+            return Ok(Some(candidates[0]));
+        }
+        let shares: Vec<f64> = candidates.iter().map(|&m| self.shares[m]).collect();
+        let total: f64 = shares.iter().sum();
+        let weights: Vec<f64> = if total > 0.0 {
+            shares.iter().map(|share| share / total).collect()
+        } else {
+            vec![1.0 / candidates.len() as f64; candidates.len()]
+        };
+        Ok(Some(candidates[strategy::simple_shuffle(&weights)]))
+    }
+
+    /// Resolves and picks in one step (no exclusions), for callers without retries.
+    pub fn route(&self, model: &str) -> Result<Route<'_, D>, RouterError> {
+        let resolved = self.resolve(model)?;
+        let index = self
+            .pick(&resolved, &[])?
+            .ok_or_else(|| RouterError::UnknownModel {
+                model: model.to_owned(),
+            })?;
+        Ok(Route {
+            model_group: resolved.model_group,
+            index,
+            deployment: &self.deployments[index],
+            wildcard_captures: resolved.wildcard_captures,
+        })
     }
 }
 
@@ -217,6 +361,9 @@ mod tests {
             model_name: name.into(),
             litellm_model: model.into(),
             weights: Weights::default(),
+            order: None,
+            cooldown_time: None,
+            num_retries: None,
             handle: "h",
         }
     }
@@ -260,6 +407,40 @@ mod tests {
         let error = router.route("nope").unwrap_err();
         assert_eq!(error.status(), 400);
         assert!(error.to_string().contains("model=nope"));
+    }
+
+    #[test]
+    fn picks_skip_tried_and_cooling_deployments_and_respect_order_tiers() {
+        let mut deployments = vec![
+            deployment("p1", "g", "openai/a"),
+            deployment("p2", "g", "openai/b"),
+            deployment("backup", "g", "openai/c"),
+        ];
+        deployments[0].order = Some(1);
+        deployments[1].order = Some(1);
+        deployments[2].order = Some(2);
+        let router = Router::new(deployments, []);
+        let resolved = router.resolve("g").unwrap();
+        for _ in 0..50 {
+            let picked = router.pick(&resolved, &[]).unwrap().unwrap();
+            assert!(picked < 2, "tier 2 picked while tier 1 is healthy");
+        }
+        assert_eq!(router.pick(&resolved, &[0, 1]).unwrap(), Some(2));
+        assert_eq!(router.pick(&resolved, &[0, 1, 2]).unwrap(), None);
+        let failure = Failure {
+            status: Some(429),
+            retry_after: None,
+        };
+        router.health().record_failure(0, failure, 3, None);
+        router.health().record_failure(1, failure, 3, None);
+        assert_eq!(router.pick(&resolved, &[]).unwrap(), Some(2));
+        router.health().record_failure(2, failure, 3, None);
+        let error = router.pick(&resolved, &[]).unwrap_err();
+        assert_eq!(error.status(), 429);
+        assert!(error.retry_after_secs().is_some());
+        assert!(error
+            .to_string()
+            .starts_with("No deployments available for selected model, Try again in 5 seconds."));
     }
 
     #[test]

@@ -19,6 +19,9 @@ const MODEL_API_BASE: HeaderName = HeaderName::from_static("x-litellm-model-api-
 const VERSION: HeaderName = HeaderName::from_static("x-litellm-version");
 const RESPONSE_DURATION: HeaderName = HeaderName::from_static("x-litellm-response-duration-ms");
 const OVERHEAD_DURATION: HeaderName = HeaderName::from_static("x-litellm-overhead-duration-ms");
+const ATTEMPTED_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
+const ATTEMPTED_FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
+const MAX_RETRIES: HeaderName = HeaderName::from_static("x-litellm-max-retries");
 
 /// A new call id (also the future spend-log `request_id`).
 pub fn new_call_id() -> String {
@@ -88,6 +91,9 @@ fn call_headers(headers: &mut HeaderMap, meta: &CallMeta, call_id: &str, started
         OVERHEAD_DURATION,
         &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
     );
+    headers.insert(ATTEMPTED_RETRIES, HeaderValue::from(meta.attempted_retries));
+    headers.insert(ATTEMPTED_FALLBACKS, HeaderValue::from(meta.attempted_fallbacks));
+    headers.insert(MAX_RETRIES, HeaderValue::from(meta.max_retries));
     for (name, value) in &meta.provider_headers {
         let prefixed = format!("llm_provider-{}", name.as_str());
         if let Ok(name) = HeaderName::from_bytes(prefixed.as_bytes()) {

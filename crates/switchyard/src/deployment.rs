@@ -50,6 +50,12 @@ pub fn build_deployments(
                 rpm: params.rpm,
                 tpm: params.tpm,
             },
+            order: params.order,
+            cooldown_time: params
+                .cooldown_time
+                .filter(|secs| secs.is_finite() && *secs >= 0.0)
+                .map(Duration::from_secs_f64),
+            num_retries: params.num_retries,
             handle,
         });
     }
@@ -242,7 +248,7 @@ impl Provider for NotImplementedProvider {
 
     async fn chat(
         &self,
-        _request: switchyard_llm_types::ChatCompletionRequest,
+        _request: &switchyard_llm_types::ChatCompletionRequest,
         _options: &switchyard_providers::CallOptions,
     ) -> Result<
         switchyard_providers::Upstream<switchyard_llm_types::ChatCompletionResponse>,
@@ -253,7 +259,7 @@ impl Provider for NotImplementedProvider {
 
     async fn chat_stream(
         &self,
-        _request: switchyard_llm_types::ChatCompletionRequest,
+        _request: &switchyard_llm_types::ChatCompletionRequest,
         _options: &switchyard_providers::CallOptions,
     ) -> Result<switchyard_providers::Upstream<switchyard_providers::ChunkStream>, ProviderError>
     {

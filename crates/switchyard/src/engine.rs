@@ -10,15 +10,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use http::HeaderMap;
 use switchyard_config::Config;
 use switchyard_llm_types::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
-    CompletionResponse, EmbeddingRequest, EmbeddingResponse,
+    CompletionResponse, EmbeddingRequest, EmbeddingResponse, ErrorClass,
 };
-use switchyard_providers::{CallOptions, ChunkStream, HttpClient, MockProvider, Provider};
-use switchyard_router::{Pattern, Router};
+use switchyard_providers::{
+    CallOptions, ChunkStream, HttpClient, MockProvider, Provider, ProviderError, Upstream,
+};
+use switchyard_router::{
+    retry, CooldownSettings, Failure, FallbackSettings, Pattern, RetrySettings, Router,
+    RouterError, SystemClock,
+};
 
 use crate::deployment::{build_deployments, DeploymentHandle};
 use crate::params::GatewayParams;
@@ -35,6 +41,8 @@ pub struct RequestOptions {
     pub timeout: Option<Duration>,
     /// Overrides every configured streaming timeout (`x-litellm-stream-timeout`).
     pub stream_timeout: Option<Duration>,
+    /// Overrides the configured retries (`x-litellm-num-retries`).
+    pub num_retries: Option<u32>,
     /// Headers to send upstream with this call.
     pub upstream_headers: HeaderMap,
 }
@@ -53,6 +61,12 @@ pub struct CallMeta {
     pub upstream_duration: Duration,
     /// The gateway-only fields the request carried (`metadata`, `tags`, ...).
     pub gateway_params: GatewayParams,
+    /// Retries spent (`x-litellm-attempted-retries`).
+    pub attempted_retries: u32,
+    /// Fallback groups tried (`x-litellm-attempted-fallbacks`).
+    pub attempted_fallbacks: u32,
+    /// Retries the answering group allowed (`x-litellm-max-retries`).
+    pub max_retries: u32,
 }
 
 /// A successful call: the body and how it was served.
@@ -88,16 +102,15 @@ pub struct Switchyard {
 #[derive(Debug)]
 struct Inner {
     router: Router<DeploymentHandle>,
+    retry: RetrySettings,
+    reliability: ReliabilitySettings,
     config: Config,
     warnings: Vec<String>,
 }
 
-/// A planned provider call: the deployment is chosen, the request not yet sent.
-struct Plan {
-    provider: Arc<dyn Provider>,
-    upstream_model: String,
-    options: CallOptions,
-    meta: CallMeta,
+#[derive(Debug)]
+struct ReliabilitySettings {
+    fallbacks: FallbackSettings,
 }
 
 impl Switchyard {
@@ -125,9 +138,44 @@ impl Switchyard {
             ));
         }
         warnings.extend(deployment_warnings);
+        let reliability = &config.router_settings.reliability;
+        let cooldowns = CooldownSettings {
+            cooldown_time: reliability
+                .cooldown_time
+                .filter(|secs| secs.is_finite() && *secs >= 0.0)
+                .map_or(
+                    CooldownSettings::default().cooldown_time,
+                    Duration::from_secs_f64,
+                ),
+            allowed_fails: reliability.allowed_fails,
+            disabled: reliability.disable_cooldowns.unwrap_or(false),
+        };
+        let retry = RetrySettings {
+            num_retries: reliability.num_retries,
+            min_backoff: reliability
+                .retry_after
+                .filter(|secs| secs.is_finite() && *secs > 0.0)
+                .map_or(Duration::ZERO, Duration::from_secs_f64),
+            policy: reliability.retry_policy.clone(),
+        };
+        let fallbacks = FallbackSettings {
+            generic: reliability.fallbacks.clone(),
+            context_window: reliability.context_window_fallbacks.clone(),
+            content_policy: reliability.content_policy_fallbacks.clone(),
+            default: reliability.default_fallbacks.clone(),
+            max_fallbacks: reliability.max_fallbacks,
+        };
+        let router = Router::with_health(
+            deployments,
+            aliases,
+            cooldowns,
+            Arc::new(SystemClock::default()),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
-                router: Router::new(deployments, aliases),
+                router,
+                retry,
+                reliability: ReliabilitySettings { fallbacks },
                 config,
                 warnings,
             }),
@@ -189,15 +237,12 @@ impl Switchyard {
     ) -> Result<Response<ChatCompletionResponse>, Error> {
         validate_messages(&request)?;
         let gateway = GatewayParams::take(&mut request.extra);
-        let plan = self.plan(CHAT_ENDPOINT, &request.model, gateway, options)?;
-        request.model = plan.upstream_model.clone();
-        let started = Instant::now();
-        let upstream = plan.provider.chat(request, &plan.options).await?;
-        Ok(plan.finish(upstream.body, upstream.headers, started))
+        self.run(Chat(request), gateway, options).await
     }
 
     /// A streamed chat call. The stream yields raw chunk JSON (cheap to relay); see
     /// [`typed_chunks`] for parsed chunks. Dropping the stream cancels the upstream call.
+    /// Retries and fallbacks apply until the upstream starts answering.
     pub async fn chat_stream(
         &self,
         mut request: ChatCompletionRequest,
@@ -205,12 +250,8 @@ impl Switchyard {
     ) -> Result<Response<ChunkStream>, Error> {
         validate_messages(&request)?;
         let gateway = GatewayParams::take(&mut request.extra);
-        let plan = self.plan(CHAT_ENDPOINT, &request.model, gateway, options)?;
-        request.model = plan.upstream_model.clone();
         request.stream = Some(true);
-        let started = Instant::now();
-        let upstream = plan.provider.chat_stream(request, &plan.options).await?;
-        Ok(plan.finish(upstream.body, upstream.headers, started))
+        self.run(ChatStream(request), gateway, options).await
     }
 
     pub async fn completion(
@@ -219,11 +260,7 @@ impl Switchyard {
         options: &RequestOptions,
     ) -> Result<Response<CompletionResponse>, Error> {
         let gateway = GatewayParams::take(&mut request.extra);
-        let plan = self.plan(COMPLETIONS_ENDPOINT, &request.model, gateway, options)?;
-        request.model = plan.upstream_model.clone();
-        let started = Instant::now();
-        let upstream = plan.provider.completion(request, &plan.options).await?;
-        Ok(plan.finish(upstream.body, upstream.headers, started))
+        self.run(Completion(request), gateway, options).await
     }
 
     pub async fn completion_stream(
@@ -232,15 +269,8 @@ impl Switchyard {
         options: &RequestOptions,
     ) -> Result<Response<ChunkStream>, Error> {
         let gateway = GatewayParams::take(&mut request.extra);
-        let plan = self.plan(COMPLETIONS_ENDPOINT, &request.model, gateway, options)?;
-        request.model = plan.upstream_model.clone();
         request.stream = Some(true);
-        let started = Instant::now();
-        let upstream = plan
-            .provider
-            .completion_stream(request, &plan.options)
-            .await?;
-        Ok(plan.finish(upstream.body, upstream.headers, started))
+        self.run(CompletionStream(request), gateway, options).await
     }
 
     pub async fn embeddings(
@@ -255,80 +285,431 @@ impl Switchyard {
             ));
         }
         let gateway = GatewayParams::take(&mut request.extra);
-        let plan = self.plan(EMBEDDINGS_ENDPOINT, &request.model, gateway, options)?;
-        request.model = plan.upstream_model.clone();
-        let started = Instant::now();
-        let upstream = plan.provider.embeddings(request, &plan.options).await?;
-        Ok(plan.finish(upstream.body, upstream.headers, started))
+        self.run(Embeddings(request), gateway, options).await
     }
 
-    /// Resolves the model, picks a deployment and fixes the call's timeouts.
-    fn plan(
+    /// Serves one call: the requested group with its retries, then its fallbacks.
+    ///
+    /// Fallback targets are full calls (their own retries, their own fallbacks), tried in
+    /// order, each group at most once, at most `max_fallbacks` of them. When everything fails
+    /// the client gets the original error, as LiteLLM does.
+    async fn run<O: Operation>(
         &self,
-        endpoint: &'static str,
-        model: &str,
+        mut operation: O,
         gateway_params: GatewayParams,
         options: &RequestOptions,
-    ) -> Result<Plan, Error> {
-        let route = self
-            .inner
-            .router
-            .route(model)
-            .map_err(|source| Error::Router { endpoint, source })?;
-        let handle = &route.deployment.handle;
-        let upstream_model = if handle.upstream_model.contains('*') {
-            Pattern::substitute(&handle.upstream_model, &route.wildcard_captures)
-        } else {
-            handle.upstream_model.clone()
+    ) -> Result<Response<O::Output>, Error> {
+        let requested = operation.model().to_owned();
+        let controls = CallControls::new(&gateway_params, options);
+        let mut progress = Progress::default();
+        let first_error = match self
+            .call_group(
+                &mut operation,
+                &requested,
+                &gateway_params,
+                options,
+                &controls,
+                &mut progress,
+            )
+            .await
+        {
+            Ok(done) => return Ok(done.into_response(gateway_params, progress)),
+            Err(failure) => failure,
         };
-        // A body value beats the header, which beats the deployment's own; for streams, a
-        // request-level `timeout` applies when no stream timeout was given with the request.
-        let request_timeout = gateway_params
-            .seconds("timeout")
-            .map(Duration::from_secs_f64)
-            .or(options.timeout);
-        let timeout = request_timeout.unwrap_or(handle.timeout);
-        let stream_timeout = gateway_params
-            .seconds("stream_timeout")
-            .map(Duration::from_secs_f64)
-            .or(options.stream_timeout)
-            .or(request_timeout)
-            .unwrap_or(handle.stream_timeout);
-        let provider: Arc<dyn Provider> = match gateway_params.mock_response() {
-            Some(reply) => Arc::new(MockProvider::new(Some(reply))),
-            None => handle.provider.clone(),
+        let Some(failed_group) = first_error
+            .group
+            .clone()
+            .filter(|_| first_error.allows_fallback() && !controls.disable_fallbacks)
+        else {
+            return Err(first_error.error);
         };
-        Ok(Plan {
-            provider,
-            upstream_model,
-            options: CallOptions {
-                timeout,
-                stream_timeout,
-                headers: options.upstream_headers.clone(),
+        let reliability = &self.inner.reliability;
+        let mut tried = vec![failed_group.clone()];
+        let mut queue: std::collections::VecDeque<String> = reliability
+            .fallbacks
+            .targets(
+                &failed_group,
+                first_error.error.kind(),
+                controls.fallbacks.as_deref(),
+            )
+            .into();
+        let max_fallbacks = reliability.fallbacks.max_fallbacks();
+        while let Some(target) = queue.pop_front() {
+            if progress.fallbacks >= max_fallbacks {
+                break;
+            }
+            if tried.contains(&target) {
+                continue;
+            }
+            tried.push(target.clone());
+            progress.fallbacks += 1;
+            tracing::info!(from = %failed_group, to = %target, "falling back");
+            match self
+                .call_group(
+                    &mut operation,
+                    &target,
+                    &gateway_params,
+                    options,
+                    &controls,
+                    &mut progress,
+                )
+                .await
+            {
+                Ok(done) => return Ok(done.into_response(gateway_params, progress)),
+                Err(failure) => {
+                    if controls.fallbacks.is_none() && failure.allows_fallback() {
+                        queue.extend(reliability.fallbacks.targets(
+                            &target,
+                            failure.error.kind(),
+                            None,
+                        ));
+                    }
+                }
+            }
+        }
+        Err(first_error.error)
+    }
+
+    /// Calls one model group: picks a deployment, calls it, and on a retryable failure picks
+    /// again (another deployment when the group has a healthy one), with LiteLLM's back-off.
+    async fn call_group<O: Operation>(
+        &self,
+        operation: &mut O,
+        model: &str,
+        gateway_params: &GatewayParams,
+        options: &RequestOptions,
+        controls: &CallControls,
+        progress: &mut Progress,
+    ) -> Result<Done<O::Output>, GroupFailure> {
+        let router = &self.inner.router;
+        let resolved = router.resolve(model).map_err(|source| GroupFailure {
+            error: Error::Router {
+                endpoint: O::ENDPOINT,
+                source,
             },
-            meta: CallMeta {
-                model_group: route.model_group,
-                deployment_id: route.deployment.id.clone(),
-                provider: handle.provider_name.clone(),
-                api_base: handle.api_base.clone(),
-                provider_headers: HeaderMap::new(),
-                upstream_duration: Duration::ZERO,
+            group: None,
+        })?;
+        let group = resolved.model_group.clone();
+        let group_size = resolved.members.len();
+        let fail = |error: Error| GroupFailure {
+            error,
+            group: Some(group.clone()),
+        };
+        let mut excluded: Vec<usize> = Vec::new();
+        let mut attempt: u32 = 0;
+        let mut last_error: Option<Error> = None;
+        loop {
+            let index = match router.pick(&resolved, &excluded) {
+                Ok(Some(index)) => index,
+                // Everything untried is cooling down or was tried: report the real failure.
+                Ok(None) => {
+                    return Err(fail(last_error.unwrap_or_else(|| {
+                        Error::invalid(format!("You passed in model={model}. There are no healthy deployments for this model"), Some("model"))
+                    })))
+                }
+                Err(source) => {
+                    return Err(fail(last_error.unwrap_or(Error::Router { endpoint: O::ENDPOINT, source })))
+                }
+            };
+            let Some(deployment) = router.deployment(index) else {
+                return Err(fail(Error::invalid("deployment disappeared", None)));
+            };
+            let plan = plan_call(
+                deployment,
+                &resolved.wildcard_captures,
                 gateway_params,
-            },
-        })
+                options,
+            );
+            operation.set_model(plan.upstream_model.clone());
+            let started = Instant::now();
+            progress.max_retries = self
+                .inner
+                .retry
+                .max_retries(controls.num_retries, deployment.num_retries);
+            match operation.call(plan.provider.as_ref(), &plan.options).await {
+                Ok(upstream) => {
+                    router.health().record_success(index);
+                    return Ok(Done {
+                        body: upstream.body,
+                        headers: upstream.headers,
+                        upstream_duration: started.elapsed(),
+                        model_group: group,
+                        deployment_id: deployment.id.clone(),
+                        provider: deployment.handle.provider_name.clone(),
+                        api_base: deployment.handle.api_base.clone(),
+                    });
+                }
+                Err(error) => {
+                    let failure = Failure {
+                        status: upstream_status(&error),
+                        retry_after: error.retry_after_secs().map(Duration::from_secs),
+                    };
+                    router.health().record_failure(
+                        index,
+                        failure,
+                        group_size,
+                        deployment.cooldown_time,
+                    );
+                    let kind = error.kind();
+                    let allowed = self.inner.retry.retries_for(
+                        kind,
+                        controls.num_retries,
+                        deployment.num_retries,
+                    );
+                    if attempt >= allowed || !retry::is_retryable(kind, error.status(), group_size)
+                    {
+                        return Err(fail(Error::Provider(error)));
+                    }
+                    tracing::debug!(deployment = %deployment.id, %error, attempt, "retrying");
+                    excluded.push(index);
+                    if excluded.len() >= group_size {
+                        // Every deployment has been tried once; retry them (cooldowns still apply).
+                        excluded.clear();
+                    }
+                    let others_healthy = router
+                        .pick(&resolved, &excluded)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|next| next != index);
+                    let wait =
+                        self.inner
+                            .retry
+                            .backoff(attempt, failure.retry_after, others_healthy);
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    attempt += 1;
+                    progress.retries += 1;
+                    last_error = Some(Error::Provider(error));
+                }
+            }
+        }
     }
 }
 
-impl Plan {
-    fn finish<T>(self, body: T, provider_headers: HeaderMap, started: Instant) -> Response<T> {
+/// One kind of call, so one retry/fallback loop serves every endpoint.
+trait Operation: Send {
+    type Output: Send + 'static;
+    const ENDPOINT: &'static str;
+    fn model(&self) -> &str;
+    fn set_model(&mut self, model: String);
+    fn call<'a>(
+        &'a self,
+        provider: &'a dyn Provider,
+        options: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<Upstream<Self::Output>, ProviderError>>;
+}
+
+struct Chat(ChatCompletionRequest);
+struct ChatStream(ChatCompletionRequest);
+struct Completion(CompletionRequest);
+struct CompletionStream(CompletionRequest);
+struct Embeddings(EmbeddingRequest);
+
+macro_rules! operation {
+    ($name:ident, $output:ty, $endpoint:expr, $method:ident) => {
+        impl Operation for $name {
+            type Output = $output;
+            const ENDPOINT: &'static str = $endpoint;
+            fn model(&self) -> &str {
+                &self.0.model
+            }
+            fn set_model(&mut self, model: String) {
+                self.0.model = model;
+            }
+            fn call<'a>(
+                &'a self,
+                provider: &'a dyn Provider,
+                options: &'a CallOptions,
+            ) -> BoxFuture<'a, Result<Upstream<Self::Output>, ProviderError>> {
+                provider.$method(&self.0, options)
+            }
+        }
+    };
+}
+
+operation!(Chat, ChatCompletionResponse, CHAT_ENDPOINT, chat);
+operation!(ChatStream, ChunkStream, CHAT_ENDPOINT, chat_stream);
+operation!(
+    Completion,
+    CompletionResponse,
+    COMPLETIONS_ENDPOINT,
+    completion
+);
+operation!(
+    CompletionStream,
+    ChunkStream,
+    COMPLETIONS_ENDPOINT,
+    completion_stream
+);
+operation!(
+    Embeddings,
+    EmbeddingResponse,
+    EMBEDDINGS_ENDPOINT,
+    embeddings
+);
+
+/// Per-request reliability controls (body fields win over headers).
+struct CallControls {
+    num_retries: Option<u32>,
+    fallbacks: Option<Vec<String>>,
+    disable_fallbacks: bool,
+}
+
+impl CallControls {
+    fn new(params: &GatewayParams, options: &RequestOptions) -> Self {
+        let num_retries = params
+            .seconds("num_retries")
+            .map(|n| n as u32)
+            .or_else(|| {
+                params
+                    .get("num_retries")
+                    .filter(|v| v.as_u64() == Some(0))
+                    .map(|_| 0)
+            })
+            .or(options.num_retries);
+        let fallbacks = params.get("fallbacks").and_then(|value| {
+            value.as_array().map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| match item {
+                        serde_json::Value::String(name) => Some(name.clone()),
+                        serde_json::Value::Object(map) => {
+                            map.get("model").and_then(|m| m.as_str()).map(str::to_owned)
+                        }
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            })
+        });
+        let disable_fallbacks = params
+            .get("disable_fallbacks")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        Self {
+            num_retries,
+            fallbacks,
+            disable_fallbacks,
+        }
+    }
+}
+
+/// Retries and fallbacks spent so far on one request.
+#[derive(Debug, Default, Clone, Copy)]
+struct Progress {
+    retries: u32,
+    fallbacks: u32,
+    max_retries: u32,
+}
+
+/// A group that could not serve the call.
+struct GroupFailure {
+    error: Error,
+    /// The resolved group (None when the name resolved to nothing).
+    group: Option<String>,
+}
+
+impl GroupFailure {
+    /// Validation errors and unknown models are the caller's to fix; no fallback helps.
+    fn allows_fallback(&self) -> bool {
+        matches!(
+            self.error,
+            Error::Provider(_)
+                | Error::Router {
+                    source: RouterError::NoHealthyDeployments { .. },
+                    ..
+                }
+        )
+    }
+}
+
+/// A successful attempt, before it becomes a [`Response`].
+struct Done<T> {
+    body: T,
+    headers: HeaderMap,
+    upstream_duration: Duration,
+    model_group: String,
+    deployment_id: String,
+    provider: String,
+    api_base: Option<String>,
+}
+
+impl<T> Done<T> {
+    fn into_response(self, gateway_params: GatewayParams, progress: Progress) -> Response<T> {
         Response {
-            body,
+            body: self.body,
             meta: CallMeta {
-                provider_headers,
-                upstream_duration: started.elapsed(),
-                ..self.meta
+                model_group: self.model_group,
+                deployment_id: self.deployment_id,
+                provider: self.provider,
+                api_base: self.api_base,
+                provider_headers: self.headers,
+                upstream_duration: self.upstream_duration,
+                gateway_params,
+                attempted_retries: progress.retries,
+                attempted_fallbacks: progress.fallbacks,
+                max_retries: progress.max_retries,
             },
         }
+    }
+}
+
+/// The HTTP status the upstream answered with, if it answered at all (cooldown rules differ).
+fn upstream_status(error: &ProviderError) -> Option<u16> {
+    match error {
+        ProviderError::Upstream(failure) => Some(failure.status),
+        ProviderError::BadRequest { .. } | ProviderError::NotImplemented { .. } => Some(400),
+        ProviderError::Timeout { .. }
+        | ProviderError::Connection { .. }
+        | ProviderError::InvalidResponse { .. } => None,
+    }
+}
+
+/// A planned provider call: the deployment is chosen, the request not yet sent.
+struct Plan {
+    provider: Arc<dyn Provider>,
+    upstream_model: String,
+    options: CallOptions,
+}
+
+/// Upstream model (wildcards filled in), provider (a request-level mock wins) and timeouts.
+fn plan_call(
+    deployment: &switchyard_router::Deployment<DeploymentHandle>,
+    wildcard_captures: &[String],
+    gateway_params: &GatewayParams,
+    options: &RequestOptions,
+) -> Plan {
+    let handle = &deployment.handle;
+    let upstream_model = if handle.upstream_model.contains('*') {
+        Pattern::substitute(&handle.upstream_model, wildcard_captures)
+    } else {
+        handle.upstream_model.clone()
+    };
+    // A body value beats the header, which beats the deployment's own; for streams, a
+    // request-level `timeout` applies when no stream timeout was given with the request.
+    let request_timeout = gateway_params
+        .seconds("timeout")
+        .map(Duration::from_secs_f64)
+        .or(options.timeout);
+    let timeout = request_timeout.unwrap_or(handle.timeout);
+    let stream_timeout = gateway_params
+        .seconds("stream_timeout")
+        .map(Duration::from_secs_f64)
+        .or(options.stream_timeout)
+        .or(request_timeout)
+        .unwrap_or(handle.stream_timeout);
+    let provider: Arc<dyn Provider> = match gateway_params.mock_response() {
+        Some(reply) => Arc::new(MockProvider::new(Some(reply))),
+        None => handle.provider.clone(),
+    };
+    Plan {
+        provider,
+        upstream_model,
+        options: CallOptions {
+            timeout,
+            stream_timeout,
+            headers: options.upstream_headers.clone(),
+        },
     }
 }
 
@@ -446,6 +827,128 @@ mod tests {
             error.starts_with("model_list[0].litellm_params.api_base: api_base is required"),
             "{error}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_failing_group_falls_back_and_reports_it() {
+        let gateway = gateway(
+            "model_list:
+  - {model_name: a, litellm_params: {model: openai/a, mock_response: litellm.RateLimitError}}
+  - {model_name: b, litellm_params: {model: openai/b, mock_response: from b}}
+router_settings: {num_retries: 0, fallbacks: [{a: [b]}]}
+",
+        );
+        let response = gateway
+            .chat(chat("a"), &RequestOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(response.body.choices[0].message.text(), "from b");
+        assert_eq!(response.meta.model_group, "b");
+        assert_eq!(response.meta.attempted_fallbacks, 1);
+        let mut no_fallback = chat("a");
+        no_fallback
+            .extra
+            .insert("disable_fallbacks".into(), true.into());
+        let error = gateway
+            .chat(no_fallback, &RequestOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), 429);
+    }
+
+    #[tokio::test]
+    async fn context_window_fallbacks_apply_only_to_context_window_errors() {
+        let gateway = gateway(
+            "model_list:
+  - {model_name: short, litellm_params: {model: openai/s, mock_response: litellm.ContextWindowExceededError}}
+  - {model_name: flaky, litellm_params: {model: openai/f, mock_response: litellm.InternalServerError}}
+  - {model_name: long, litellm_params: {model: openai/l, mock_response: from long}}
+router_settings: {num_retries: 0, context_window_fallbacks: [{short: [long]}, {flaky: [long]}]}
+",
+        );
+        let response = gateway
+            .chat(chat("short"), &RequestOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(response.meta.model_group, "long");
+        // A server error is not a context-window error, and no generic fallbacks exist.
+        let error = gateway
+            .chat(chat("flaky"), &RequestOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), 500);
+        // The per-request list wins over the tables.
+        let mut request = chat("flaky");
+        request
+            .extra
+            .insert("fallbacks".into(), serde_json::json!(["long"]));
+        let response = gateway
+            .chat(request, &RequestOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(response.meta.model_group, "long");
+    }
+
+    #[tokio::test]
+    async fn a_rate_limited_deployment_is_cooled_down_and_traffic_moves() {
+        let gateway = gateway(
+            "model_list:
+  - {model_name: g, litellm_params: {model: openai/x, mock_response: litellm.RateLimitError}, model_info: {id: bad}}
+  - {model_name: g, litellm_params: {model: openai/y, mock_response: fine}, model_info: {id: good}}
+",
+        );
+        for _ in 0..20 {
+            let response = gateway
+                .chat(chat("g"), &RequestOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(response.meta.deployment_id, "good");
+            assert!(response.meta.attempted_retries <= 1);
+        }
+        // The bad deployment was cooled down after its first 429: later calls never tried it.
+        let options = RequestOptions::default();
+        let retried = futures::future::join_all((0..10).map(|_| gateway.chat(chat("g"), &options)))
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().meta.attempted_retries)
+            .sum::<u32>();
+        assert_eq!(retried, 0);
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded_and_counted_upstream() {
+        let upstream = switchyard_mock_upstream::MockUpstream::start()
+            .await
+            .unwrap();
+        let yaml = format!(
+            "model_list:
+  - {{model_name: g, litellm_params: {{model: openai/m, api_base: '{base}'}}, model_info: {{id: one}}}}
+  - {{model_name: g, litellm_params: {{model: openai/m, api_base: '{base}'}}, model_info: {{id: two}}}}
+router_settings: {{num_retries: 2}}
+",
+            base = upstream.base_url()
+        );
+        let gateway = gateway(&yaml);
+        let mut request = chat("g");
+        request
+            .extra
+            .insert("mock_upstream".into(), serde_json::json!({"status": 500}));
+        let error = gateway
+            .chat(request, &RequestOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), 500);
+        assert_eq!(upstream.request_count(), 3, "one call and two retries");
+        let mut once = chat("g");
+        once.extra
+            .insert("mock_upstream".into(), serde_json::json!({"status": 400}));
+        once.extra.insert("num_retries".into(), 5.into());
+        let error = gateway
+            .chat(once, &RequestOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), 400);
+        assert_eq!(upstream.request_count(), 4, "a 400 is never retried");
     }
 
     #[test]

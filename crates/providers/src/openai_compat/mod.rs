@@ -236,6 +236,28 @@ impl OpenAiCompatible {
             .send(url, body, options, options.stream_timeout)
             .await?;
         let headers = std::mem::take(response.headers_mut());
+        // A server that ignores `stream: true` answers with one JSON body; relaying it as an
+        // event stream would hand the client an empty answer.
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        if !content_type.is_empty() && !content_type.contains("text/event-stream") {
+            let excerpt = match tokio::time::timeout(options.stream_timeout, response.bytes()).await
+            {
+                Ok(Ok(bytes)) => {
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+                }
+                _ => String::new(),
+            };
+            return Err(ProviderError::InvalidResponse {
+                provider: self.name(),
+                message: format!(
+                    "a stream was requested but the upstream answered {content_type:?}, not \
+                     text/event-stream: {excerpt}"
+                ),
+            });
+        }
         Ok(Upstream {
             body: sse_chunks(response, self.name(), options.stream_timeout),
             headers,
@@ -257,11 +279,14 @@ fn sse_chunks(
         body: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
         decoder: SseDecoder,
         finished: bool,
+        /// Whether any event arrived: a stream that ends without one is not an answer.
+        saw_event: bool,
     }
     let state = State {
         body: response.bytes_stream().boxed(),
         decoder: SseDecoder::new(),
         finished: false,
+        saw_event: false,
     };
     futures::stream::unfold(state, move |mut state| async move {
         loop {
@@ -269,6 +294,7 @@ fn sse_chunks(
                 return None;
             }
             if let Some(event) = state.decoder.next_event() {
+                state.saw_event = true;
                 match event {
                     SseEvent::Done => return None,
                     SseEvent::Data(payload) => {
@@ -300,7 +326,16 @@ fn sse_chunks(
                         Some(SseEvent::Data(payload)) => {
                             Some((Ok(ChunkJson::from_bytes(payload)), state))
                         }
-                        _ => None,
+                        Some(SseEvent::Done) => None,
+                        None if state.saw_event => None,
+                        None => {
+                            let error = ProviderError::InvalidResponse {
+                                provider,
+                                message: "the upstream ended the stream without sending any event"
+                                    .to_owned(),
+                            };
+                            Some((Err(error), state))
+                        }
                     };
                 }
             }
@@ -342,7 +377,7 @@ impl Provider for OpenAiCompatible {
 
     async fn chat(
         &self,
-        request: ChatCompletionRequest,
+        request: &ChatCompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
         if self.dialect.forces_text_completion() {
@@ -355,12 +390,12 @@ impl Provider for OpenAiCompatible {
                 headers: upstream.headers,
             });
         }
-        self.call(&self.chat_url, &request, options).await
+        self.call(&self.chat_url, request, options).await
     }
 
     async fn chat_stream(
         &self,
-        request: ChatCompletionRequest,
+        request: &ChatCompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         if self.dialect.forces_text_completion() {
@@ -373,30 +408,30 @@ impl Provider for OpenAiCompatible {
                 headers: upstream.headers,
             });
         }
-        self.stream(&self.chat_url, &request, options).await
+        self.stream(&self.chat_url, request, options).await
     }
 
     async fn completion(
         &self,
-        request: CompletionRequest,
+        request: &CompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<CompletionResponse>, ProviderError> {
-        self.call(&self.completions_url, &request, options).await
+        self.call(&self.completions_url, request, options).await
     }
 
     async fn completion_stream(
         &self,
-        request: CompletionRequest,
+        request: &CompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
-        self.stream(&self.completions_url, &request, options).await
+        self.stream(&self.completions_url, request, options).await
     }
 
     async fn embeddings(
         &self,
-        request: EmbeddingRequest,
+        request: &EmbeddingRequest,
         options: &CallOptions,
     ) -> Result<Upstream<EmbeddingResponse>, ProviderError> {
-        self.call(&self.embeddings_url, &request, options).await
+        self.call(&self.embeddings_url, request, options).await
     }
 }

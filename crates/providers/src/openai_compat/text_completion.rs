@@ -12,7 +12,7 @@ use switchyard_llm_types::{
 
 use crate::{ChunkStream, ProviderError};
 
-pub(super) fn chat_to_completion(request: ChatCompletionRequest) -> CompletionRequest {
+pub(super) fn chat_to_completion(request: &ChatCompletionRequest) -> CompletionRequest {
     let prompt = request
         .messages
         .iter()
@@ -20,16 +20,16 @@ pub(super) fn chat_to_completion(request: ChatCompletionRequest) -> CompletionRe
         .collect::<Vec<_>>()
         .join("\n");
     CompletionRequest {
-        model: request.model,
+        model: request.model.clone(),
         prompt: Value::String(prompt),
         max_tokens: request.max_tokens.or(request.max_completion_tokens),
         temperature: request.temperature,
         top_p: request.top_p,
         n: request.n,
         stream: request.stream,
-        stream_options: request.stream_options,
-        stop: request.stop,
-        user: request.user,
+        stream_options: request.stream_options.clone(),
+        stop: request.stop.clone(),
+        user: request.user.clone(),
         seed: request.seed,
         extra: Extra::new(),
     }

@@ -47,9 +47,26 @@ impl FromRequestParts<Gateway> for HeaderOptions {
                     )
                 })
         };
+        let num_retries = match parts.headers.get("x-litellm-num-retries") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(|text| text.trim().parse::<u32>().ok())
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorKind::BadRequest,
+                            "header x-litellm-num-retries must be a whole number",
+                            Some("x-litellm-num-retries"),
+                        )
+                    })?,
+            ),
+        };
         Ok(HeaderOptions(RequestOptions {
             timeout: seconds("x-litellm-timeout")?,
             stream_timeout: seconds("x-litellm-stream-timeout")?,
+            num_retries,
             ..RequestOptions::default()
         }))
     }

@@ -1,0 +1,37 @@
+//! End-to-end tests: the real `switchyard` binary, spawned on an ephemeral port, against
+//! in-process mock upstreams (`switchyard-mock-upstream`), over real HTTP.
+//!
+//! Every test starts its own mock upstream(s) and gateway, so tests are independent and run
+//! in parallel. Build the binary first (`cargo build -p switchyard-gateway`); if it is missing
+//! the support crate builds it once.
+//!
+//! - [`chat`] — non-streaming chat: body, usage, response headers, what reaches the upstream,
+//!   key headers, path forms.
+//! - [`streaming`] — SSE relay: incremental delivery, `[DONE]`, usage chunk, mid-stream
+//!   failure, client disconnect.
+//! - [`endpoints`] — `/embeddings` and `/completions`.
+//! - [`errors`] — every error the client API documents.
+//! - [`models`] — `/models`, `/models/{id}`, `/model/info`, health probes.
+//! - [`routing`] — wildcards, aliases, `mock_response`.
+//! - [`lifecycle`] — start-up refusals, `switchyard check`, SIGTERM draining.
+//! - [`python`] — the official OpenAI Python SDK against the gateway.
+
+// Test code throughout, including the helpers outside `#[test]` functions: a panic with context
+// is the failure report.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::print_stdout,
+    reason = "end-to-end test crate: helpers panic with context, like the tests themselves"
+)]
+
+mod chat;
+mod common;
+mod endpoints;
+mod errors;
+mod lifecycle;
+mod models;
+mod python;
+mod routing;
+mod streaming;
