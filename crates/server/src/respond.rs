@@ -92,7 +92,10 @@ fn call_headers(headers: &mut HeaderMap, meta: &CallMeta, call_id: &str, started
         &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
     );
     headers.insert(ATTEMPTED_RETRIES, HeaderValue::from(meta.attempted_retries));
-    headers.insert(ATTEMPTED_FALLBACKS, HeaderValue::from(meta.attempted_fallbacks));
+    headers.insert(
+        ATTEMPTED_FALLBACKS,
+        HeaderValue::from(meta.attempted_fallbacks),
+    );
     headers.insert(MAX_RETRIES, HeaderValue::from(meta.max_retries));
     for (name, value) in &meta.provider_headers {
         let prefixed = format!("llm_provider-{}", name.as_str());
