@@ -15,6 +15,7 @@
 //! - [`routing`] — wildcards, aliases, `mock_response`.
 //! - [`lifecycle`] — start-up refusals, `switchyard check`, SIGTERM draining.
 //! - [`python`] — the official OpenAI Python SDK against the gateway.
+//! - [`reliability`] — retries, cooldowns, weights and fallbacks across several upstreams.
 
 // Test code throughout, including the helpers outside `#[test]` functions: a panic with context
 // is the failure report.
@@ -33,5 +34,6 @@ mod errors;
 mod lifecycle;
 mod models;
 mod python;
+mod reliability;
 mod routing;
 mod streaming;

@@ -54,6 +54,13 @@ impl L2 {
     /// Builds the pool and starts connecting in the background; never waits for Redis, so the
     /// gateway starts (with L2 off) while Redis is down. Must run inside a Tokio runtime.
     pub(crate) fn connect(settings: &RedisSettings) -> Result<L2, CacheError> {
+        // The connection tasks are spawned on the current runtime: refuse clearly rather than
+        // panic when there is none.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(CacheError::Redis(
+                "the Redis cache must be created inside a Tokio runtime".to_owned(),
+            ));
+        }
         let mut config =
             Config::from_url(&settings.url).map_err(|e| CacheError::Redis(e.to_string()))?;
         // Let the reconnect policy handle a Redis that is down at startup too.

@@ -132,6 +132,9 @@ pub struct Router<D> {
     aliases: HashMap<String, (String, bool)>,
     /// Each deployment's normalised share of its group's traffic.
     shares: Vec<f64>,
+    /// How many deployments each deployment's model group has (cooldown rules differ for a
+    /// group's only deployment, even when a request pinned it by id).
+    group_sizes: Vec<usize>,
     health: Health,
 }
 
@@ -173,10 +176,12 @@ impl<D> Router<D> {
         let mut groups = HashMap::new();
         let mut patterns = Vec::new();
         let mut shares = vec![0.0; deployments.len()];
+        let mut group_sizes = vec![1; deployments.len()];
         for (name, members) in members_by_name {
             let weights = strategy::group_weights(members.iter().map(|&i| &deployments[i].weights));
             for (member, share) in members.iter().zip(&weights) {
                 shares[*member] = *share;
+                group_sizes[*member] = members.len();
             }
             let group = Group { members };
             if Pattern::is_pattern(&name) {
@@ -190,6 +195,7 @@ impl<D> Router<D> {
         Self {
             health,
             shares,
+            group_sizes,
             deployments,
             groups,
             patterns,
@@ -233,6 +239,11 @@ impl<D> Router<D> {
 
     pub fn health(&self) -> &Health {
         &self.health
+    }
+
+    /// The number of deployments in the model group of deployment `index`.
+    pub fn group_size(&self, index: usize) -> usize {
+        self.group_sizes.get(index).copied().unwrap_or(1)
     }
 
     pub fn deployment(&self, index: usize) -> Option<&Deployment<D>> {

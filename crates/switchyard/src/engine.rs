@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use http::HeaderMap;
+use switchyard_cache::{
+    replay_chat_stream, CacheKey, CachedEntry, CallType, Controls, ResponseCache, StreamAssembler,
+};
 use switchyard_config::Config;
 use switchyard_llm_types::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
@@ -43,6 +46,8 @@ pub struct RequestOptions {
     pub stream_timeout: Option<Duration>,
     /// Overrides the configured retries (`x-litellm-num-retries`).
     pub num_retries: Option<u32>,
+    /// `Cache-Control` header values, read with the body's `cache` controls.
+    pub cache_control: Vec<String>,
     /// Headers to send upstream with this call.
     pub upstream_headers: HeaderMap,
 }
@@ -67,6 +72,10 @@ pub struct CallMeta {
     pub attempted_fallbacks: u32,
     /// Retries the answering group allowed (`x-litellm-max-retries`).
     pub max_retries: u32,
+    /// The response cache key (`x-litellm-cache-key`) when the call was cacheable.
+    pub cache_key: Option<String>,
+    /// Whether the answer came from the cache (no upstream call; costs nothing).
+    pub cache_hit: bool,
 }
 
 /// A successful call: the body and how it was served.
@@ -102,6 +111,8 @@ pub struct Switchyard {
 #[derive(Debug)]
 struct Inner {
     router: Router<DeploymentHandle>,
+    /// The response cache, when `litellm_settings.cache` is on.
+    cache: Option<ResponseCache>,
     retry: RetrySettings,
     reliability: ReliabilitySettings,
     config: Config,
@@ -121,6 +132,9 @@ impl Switchyard {
     }
 
     /// Builds the gateway from a loaded config, validating every deployment.
+    ///
+    /// With a Redis response cache configured this must run inside a Tokio runtime (the
+    /// connection is made in the background, so a Redis that is down does not stop start-up).
     pub fn from_config(config: Config) -> Result<Self, Error> {
         let client = HttpClient::new()?;
         let (deployments, deployment_warnings) = build_deployments(&config, &client)?;
@@ -171,9 +185,12 @@ impl Switchyard {
             cooldowns,
             Arc::new(SystemClock::default()),
         );
+        let env = |name: &str| config.env.get(name).map(str::to_owned);
+        let cache = ResponseCache::from_settings(&config.litellm_settings.other, &env)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 router,
+                cache,
                 retry,
                 reliability: ReliabilitySettings { fallbacks },
                 config,
@@ -301,6 +318,12 @@ impl Switchyard {
     ) -> Result<Response<O::Output>, Error> {
         let requested = operation.model().to_owned();
         let controls = CallControls::new(&gateway_params, options);
+        let cache_plan = self.cache_plan(&operation, &requested, &gateway_params, options)?;
+        if let Some(plan) = &cache_plan {
+            if let Some(body) = plan.lookup(&operation).await {
+                return Ok(plan.hit_response(body, gateway_params));
+            }
+        }
         let mut progress = Progress::default();
         let first_error = match self
             .call_group(
@@ -313,7 +336,7 @@ impl Switchyard {
             )
             .await
         {
-            Ok(done) => return Ok(done.into_response(gateway_params, progress)),
+            Ok(done) => return Ok(finish(done, gateway_params, progress, cache_plan)),
             Err(failure) => failure,
         };
         let Some(failed_group) = first_error
@@ -355,7 +378,7 @@ impl Switchyard {
                 )
                 .await
             {
-                Ok(done) => return Ok(done.into_response(gateway_params, progress)),
+                Ok(done) => return Ok(finish(done, gateway_params, progress, cache_plan)),
                 Err(failure) => {
                     if controls.fallbacks.is_none() && failure.allows_fallback() {
                         queue.extend(reliability.fallbacks.targets(
@@ -368,6 +391,39 @@ impl Switchyard {
             }
         }
         Err(first_error.error)
+    }
+
+    /// Whether and how this call uses the response cache: the key (model group + the
+    /// parameters that change the answer) and the request's controls.
+    fn cache_plan<O: Operation>(
+        &self,
+        operation: &O,
+        requested: &str,
+        gateway_params: &GatewayParams,
+        options: &RequestOptions,
+    ) -> Result<Option<CachePlan>, Error> {
+        let Some(cache) = &self.inner.cache else {
+            return Ok(None);
+        };
+        let controls = Controls::parse(
+            gateway_params.get("cache"),
+            options.cache_control.iter().map(String::as_str),
+        )?;
+        // An unknown model is reported by routing; nothing to cache.
+        let Ok(resolved) = self.inner.router.resolve(requested) else {
+            return Ok(None);
+        };
+        let Some(key) = operation.cache_key(cache, &resolved.model_group, &controls) else {
+            return Ok(None);
+        };
+        let storage_key = cache.storage_key(&key, &controls);
+        Ok(Some(CachePlan {
+            cache: cache.clone(),
+            key,
+            storage_key,
+            controls,
+            model_group: resolved.model_group,
+        }))
     }
 
     /// Calls one model group: picks a deployment, calls it, and on a retryable failure picks
@@ -447,7 +503,7 @@ impl Switchyard {
                     router.health().record_failure(
                         index,
                         failure,
-                        group_size,
+                        router.group_size(index),
                         deployment.cooldown_time,
                     );
                     let kind = error.kind();
@@ -489,7 +545,7 @@ impl Switchyard {
 
 /// One kind of call, so one retry/fallback loop serves every endpoint.
 trait Operation: Send {
-    type Output: Send + 'static;
+    type Output: Send + Cacheable + 'static;
     const ENDPOINT: &'static str;
     fn model(&self) -> &str;
     fn set_model(&mut self, model: String);
@@ -498,6 +554,23 @@ trait Operation: Send {
         provider: &'a dyn Provider,
         options: &'a CallOptions,
     ) -> BoxFuture<'a, Result<Upstream<Self::Output>, ProviderError>>;
+
+    /// The cache key for this call, or `None` when this call is not cached.
+    fn cache_key(
+        &self,
+        cache: &ResponseCache,
+        group: &str,
+        controls: &Controls,
+    ) -> Option<CacheKey> {
+        let _ = (cache, group, controls);
+        None
+    }
+
+    /// The answer rebuilt from a cache entry (`None` if the entry does not fit this call).
+    fn from_cache(&self, entry: &CachedEntry) -> Option<Self::Output> {
+        let _ = entry;
+        None
+    }
 }
 
 struct Chat(ChatCompletionRequest);
@@ -507,7 +580,7 @@ struct CompletionStream(CompletionRequest);
 struct Embeddings(EmbeddingRequest);
 
 macro_rules! operation {
-    ($name:ident, $output:ty, $endpoint:expr, $method:ident) => {
+    ($name:ident, $output:ty, $endpoint:expr, $method:ident $(, { $($cache:item)* })?) => {
         impl Operation for $name {
             type Output = $output;
             const ENDPOINT: &'static str = $endpoint;
@@ -524,18 +597,64 @@ macro_rules! operation {
             ) -> BoxFuture<'a, Result<Upstream<Self::Output>, ProviderError>> {
                 provider.$method(&self.0, options)
             }
+            $($($cache)*)?
         }
     };
 }
 
-operation!(Chat, ChatCompletionResponse, CHAT_ENDPOINT, chat);
-operation!(ChatStream, ChunkStream, CHAT_ENDPOINT, chat_stream);
+operation!(Chat, ChatCompletionResponse, CHAT_ENDPOINT, chat, {
+    fn cache_key(
+        &self,
+        cache: &ResponseCache,
+        group: &str,
+        controls: &Controls,
+    ) -> Option<CacheKey> {
+        (cache.applies(CallType::Chat, controls) && cache.accepts_chat(&self.0))
+            .then(|| CacheKey::for_chat(group, &self.0))
+    }
+    fn from_cache(&self, entry: &CachedEntry) -> Option<Self::Output> {
+        entry.parse().ok()
+    }
+});
+operation!(ChatStream, ChunkStream, CHAT_ENDPOINT, chat_stream, {
+    fn cache_key(
+        &self,
+        cache: &ResponseCache,
+        group: &str,
+        controls: &Controls,
+    ) -> Option<CacheKey> {
+        (cache.applies(CallType::Chat, controls) && cache.accepts_chat(&self.0))
+            .then(|| CacheKey::for_chat(group, &self.0))
+    }
+    fn from_cache(&self, entry: &CachedEntry) -> Option<Self::Output> {
+        let response: ChatCompletionResponse = entry.parse().ok()?;
+        let chunks = replay_chat_stream(&response, self.0.wants_stream_usage()).ok()?;
+        Some(futures::stream::iter(chunks.into_iter().map(Ok)).boxed())
+    }
+});
 operation!(
     Completion,
     CompletionResponse,
     COMPLETIONS_ENDPOINT,
-    completion
+    completion,
+    {
+        fn cache_key(
+            &self,
+            cache: &ResponseCache,
+            group: &str,
+            controls: &Controls,
+        ) -> Option<CacheKey> {
+            cache
+                .applies(CallType::TextCompletion, controls)
+                .then(|| CacheKey::for_completion(group, &self.0))
+        }
+        fn from_cache(&self, entry: &CachedEntry) -> Option<Self::Output> {
+            entry.parse().ok()
+        }
+    }
 );
+// Streamed legacy completions are not reassembled for the cache yet, and embeddings are to be
+// cached per input item by their own path: neither is cached today.
 operation!(
     CompletionStream,
     ChunkStream,
@@ -649,9 +768,141 @@ impl<T> Done<T> {
                 attempted_retries: progress.retries,
                 attempted_fallbacks: progress.fallbacks,
                 max_retries: progress.max_retries,
+                cache_key: None,
+                cache_hit: false,
             },
         }
     }
+}
+
+/// A cacheable call: where its answer is looked up and stored.
+struct CachePlan {
+    cache: ResponseCache,
+    key: CacheKey,
+    /// `namespace:key`, as sent in `x-litellm-cache-key`.
+    storage_key: String,
+    controls: Controls,
+    model_group: String,
+}
+
+impl CachePlan {
+    async fn lookup<O: Operation>(&self, operation: &O) -> Option<O::Output> {
+        let entry = self.cache.lookup(&self.key, &self.controls).await?;
+        operation.from_cache(&entry)
+    }
+
+    /// A cache hit as a response: no deployment, no upstream call.
+    fn hit_response<T>(&self, body: T, gateway_params: GatewayParams) -> Response<T> {
+        Response {
+            body,
+            meta: CallMeta {
+                model_group: self.model_group.clone(),
+                deployment_id: String::new(),
+                provider: String::new(),
+                api_base: None,
+                provider_headers: HeaderMap::new(),
+                upstream_duration: Duration::ZERO,
+                gateway_params,
+                attempted_retries: 0,
+                attempted_fallbacks: 0,
+                max_retries: 0,
+                cache_key: Some(self.storage_key.clone()),
+                cache_hit: true,
+            },
+        }
+    }
+}
+
+/// How an answer goes into the cache.
+trait Cacheable: Sized {
+    /// Stores the answer (a stream: once it completed) and hands it on unchanged.
+    fn store(self, plan: CachePlan) -> Self;
+}
+
+macro_rules! cacheable_json {
+    ($($body:ty),*) => {$(
+        impl Cacheable for $body {
+            fn store(self, plan: CachePlan) -> Self {
+                match serde_json::to_vec(&self) {
+                    Ok(bytes) => plan.cache.store(&plan.key, bytes.into(), &plan.controls),
+                    Err(error) => tracing::warn!(%error, "response not cached: cannot encode it"),
+                }
+                self
+            }
+        }
+    )*};
+}
+
+cacheable_json!(
+    ChatCompletionResponse,
+    CompletionResponse,
+    EmbeddingResponse
+);
+
+impl Cacheable for ChunkStream {
+    fn store(self, plan: CachePlan) -> Self {
+        CachingStream {
+            inner: self,
+            assembler: Some(StreamAssembler::new()),
+            plan: Some(plan),
+        }
+        .boxed()
+    }
+}
+
+/// Relays a stream unchanged while reassembling it; a stream that completes is stored, one
+/// that fails or is dropped by the client (cancelled) is not.
+struct CachingStream {
+    inner: ChunkStream,
+    assembler: Option<StreamAssembler>,
+    plan: Option<CachePlan>,
+}
+
+impl futures::Stream for CachingStream {
+    type Item = Result<switchyard_llm_types::ChunkJson, ProviderError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(assembler) = self.assembler.as_mut() {
+                    assembler.push(&chunk);
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                self.assembler = None;
+                Poll::Ready(Some(Err(error)))
+            }
+            Poll::Ready(None) => {
+                if let (Some(assembler), Some(plan)) = (self.assembler.take(), self.plan.take()) {
+                    if let Some(response) = assembler.finish() {
+                        let _ = response.store(plan);
+                    }
+                }
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A successful attempt as the response, stored in the cache on the way when cacheable.
+fn finish<T: Cacheable>(
+    done: Done<T>,
+    gateway_params: GatewayParams,
+    progress: Progress,
+    cache_plan: Option<CachePlan>,
+) -> Response<T> {
+    let mut response = done.into_response(gateway_params, progress);
+    if let Some(plan) = cache_plan {
+        response.meta.cache_key = Some(plan.storage_key.clone());
+        response.body = response.body.store(plan);
+    }
+    response
 }
 
 /// The HTTP status the upstream answered with, if it answered at all (cooldown rules differ).
@@ -949,6 +1200,87 @@ router_settings: {{num_retries: 2}}
             .unwrap_err();
         assert_eq!(error.status(), 400);
         assert_eq!(upstream.request_count(), 4, "a 400 is never retried");
+    }
+
+    #[tokio::test]
+    async fn repeated_calls_hit_the_cache_and_streams_replay_it() {
+        let upstream = switchyard_mock_upstream::MockUpstream::start()
+            .await
+            .unwrap();
+        let gateway = gateway(&format!(
+            "model_list:
+  - {{model_name: g, litellm_params: {{model: openai/m, api_base: '{}'}}}}
+litellm_settings: {{cache: true, cache_params: {{type: local}}}}
+",
+            upstream.base_url()
+        ));
+        let options = RequestOptions::default();
+        let first = gateway.chat(chat("g"), &options).await.unwrap();
+        assert!(!first.meta.cache_hit);
+        let key = first.meta.cache_key.clone().unwrap();
+        let second = gateway.chat(chat("g"), &options).await.unwrap();
+        assert!(second.meta.cache_hit);
+        assert_eq!(second.meta.cache_key.as_deref(), Some(key.as_str()));
+        assert_eq!(second.body.id, first.body.id);
+        assert_eq!(upstream.request_count(), 1);
+        // A stream request is answered from the stored (non-stream) entry, as a stream.
+        let mut streamed = chat("g");
+        streamed.stream = Some(true);
+        let replay = gateway.chat_stream(streamed, &options).await.unwrap();
+        assert!(replay.meta.cache_hit);
+        let text: String = typed_chunks(replay.body)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flat_map(|chunk| chunk.unwrap().choices)
+            .filter_map(|choice| choice.delta.content)
+            .collect();
+        assert_eq!(text, first.body.choices[0].message.text());
+        assert_eq!(upstream.request_count(), 1);
+        // `no-cache` skips the lookup; a different parameter is a different key.
+        let mut fresh = chat("g");
+        fresh
+            .extra
+            .insert("cache".into(), serde_json::json!({"no-cache": true}));
+        assert!(!gateway.chat(fresh, &options).await.unwrap().meta.cache_hit);
+        let mut other = chat("g");
+        other.temperature = Some(0.5);
+        assert!(!gateway.chat(other, &options).await.unwrap().meta.cache_hit);
+        assert_eq!(upstream.request_count(), 3);
+        let mut bad = chat("g");
+        bad.extra
+            .insert("cache".into(), serde_json::json!({"ttl": "soon"}));
+        let error = gateway.chat(bad, &options).await.unwrap_err();
+        assert_eq!(error.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn a_completed_stream_is_cached_and_serves_a_non_stream_request() {
+        let upstream = switchyard_mock_upstream::MockUpstream::start()
+            .await
+            .unwrap();
+        let gateway = gateway(&format!(
+            "model_list:
+  - {{model_name: g, litellm_params: {{model: openai/m, api_base: '{}'}}}}
+litellm_settings: {{cache: true, cache_params: {{type: local}}}}
+",
+            upstream.base_url()
+        ));
+        let options = RequestOptions::default();
+        let mut streamed = chat("g");
+        streamed.stream = Some(true);
+        let stream = gateway.chat_stream(streamed, &options).await.unwrap();
+        let text: String = typed_chunks(stream.body)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flat_map(|chunk| chunk.unwrap().choices)
+            .filter_map(|choice| choice.delta.content)
+            .collect();
+        let hit = gateway.chat(chat("g"), &options).await.unwrap();
+        assert!(hit.meta.cache_hit);
+        assert_eq!(hit.body.choices[0].message.text(), text);
+        assert_eq!(upstream.request_count(), 1);
     }
 
     #[test]

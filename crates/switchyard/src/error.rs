@@ -1,5 +1,6 @@
 //! The facade's error: whatever stage failed, classified for the HTTP layer.
 
+use switchyard_cache::{CacheError, ControlsError};
 use switchyard_config::ConfigError;
 use switchyard_llm_types::{ErrorClass, ErrorKind};
 use switchyard_providers::ProviderError;
@@ -18,6 +19,12 @@ pub enum Error {
     },
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The cache could not be set up from the config.
+    #[error(transparent)]
+    CacheSetup(#[from] CacheError),
+    /// The request's `cache` controls are invalid.
+    #[error(transparent)]
+    CacheControls(#[from] ControlsError),
     /// The request is well-formed JSON but not a valid call.
     #[error("{message}")]
     InvalidRequest {
@@ -42,6 +49,8 @@ impl ErrorClass for Error {
             Error::Router { source, .. } => source.kind(),
             Error::Provider(error) => error.kind(),
             Error::InvalidRequest { .. } => ErrorKind::BadRequest,
+            Error::CacheSetup(error) => error.kind(),
+            Error::CacheControls(error) => error.kind(),
         }
     }
 
@@ -66,7 +75,8 @@ impl ErrorClass for Error {
             Error::Router { source, .. } => source.param(),
             Error::Provider(error) => error.param(),
             Error::InvalidRequest { param, .. } => param.as_deref(),
-            Error::Config(_) => None,
+            Error::CacheControls(error) => error.param(),
+            Error::Config(_) | Error::CacheSetup(_) => None,
         }
     }
 
