@@ -22,6 +22,7 @@ const OVERHEAD_DURATION: HeaderName = HeaderName::from_static("x-litellm-overhea
 const ATTEMPTED_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
 const ATTEMPTED_FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
 const MAX_RETRIES: HeaderName = HeaderName::from_static("x-litellm-max-retries");
+const CACHE_KEY: HeaderName = HeaderName::from_static("x-litellm-cache-key");
 
 /// A new call id (also the future spend-log `request_id`).
 pub fn new_call_id() -> String {
@@ -71,7 +72,12 @@ pub fn error_response(error: ApiError, call_id: &str) -> Response {
 fn call_headers(headers: &mut HeaderMap, meta: &CallMeta, call_id: &str, started: Instant) {
     let total = started.elapsed();
     let overhead = total.saturating_sub(meta.upstream_duration);
+    // As in LiteLLM, a header whose value would be empty (no deployment on a cache hit) is
+    // left out.
     let mut put = |name: HeaderName, value: &str| {
+        if value.is_empty() {
+            return;
+        }
         if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(name, value);
         }
@@ -91,6 +97,9 @@ fn call_headers(headers: &mut HeaderMap, meta: &CallMeta, call_id: &str, started
         OVERHEAD_DURATION,
         &format!("{:.3}", overhead.as_secs_f64() * 1000.0),
     );
+    if let Some(key) = &meta.cache_key {
+        put(CACHE_KEY, key);
+    }
     headers.insert(ATTEMPTED_RETRIES, HeaderValue::from(meta.attempted_retries));
     headers.insert(
         ATTEMPTED_FALLBACKS,

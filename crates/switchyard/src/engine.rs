@@ -203,6 +203,11 @@ impl Switchyard {
         &self.inner.config
     }
 
+    /// The response cache, when `litellm_settings.cache` is on (for `/cache/*` admin routes).
+    pub fn cache(&self) -> Option<&ResponseCache> {
+        self.inner.cache.as_ref()
+    }
+
     /// Start-up warnings: unsupported config keys, deployments that cannot serve yet.
     pub fn warnings(&self) -> &[String] {
         &self.inner.warnings
