@@ -5,6 +5,7 @@
 //! in parallel. Build the binary first (`cargo build -p switchyard-gateway`); if it is missing
 //! the support crate builds it once.
 //!
+//! - [`cache`] — the response cache: hits, stream replay, controls, admin routes, shared Redis.
 //! - [`chat`] — non-streaming chat: body, usage, response headers, what reaches the upstream,
 //!   key headers, path forms.
 //! - [`streaming`] — SSE relay: incremental delivery, `[DONE]`, usage chunk, mid-stream
@@ -15,6 +16,7 @@
 //! - [`routing`] — wildcards, aliases, `mock_response`.
 //! - [`lifecycle`] — start-up refusals, `switchyard check`, SIGTERM draining.
 //! - [`python`] — the official OpenAI Python SDK against the gateway.
+//! - [`keys`] — virtual keys: `/key/*` and keys on the LLM routes, embedded store and PostgreSQL.
 //! - [`reliability`] — retries, cooldowns, weights and fallbacks across several upstreams.
 
 // Test code throughout, including the helpers outside `#[test]` functions: a panic with context
@@ -27,10 +29,12 @@
     reason = "end-to-end test crate: helpers panic with context, like the tests themselves"
 )]
 
+mod cache;
 mod chat;
 mod common;
 mod endpoints;
 mod errors;
+mod keys;
 mod lifecycle;
 mod models;
 mod python;

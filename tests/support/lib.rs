@@ -54,6 +54,8 @@ const SCRUBBED_ENV: &[&str] = &[
     "HOST",
     "PORT",
     "NUM_WORKERS",
+    "DATABASE_URL",
+    "SWITCHYARD_DATA_DIR",
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "OPENAI_API_BASE",
@@ -240,6 +242,9 @@ impl Gateway {
             .arg("--config")
             .arg(config.path())
             .args(["--host", "127.0.0.1", "--port", "0"])
+            // The embedded store goes in the test's own directory, not the working directory
+            // (tests can override it with `--data-dir` or `env`).
+            .env("SWITCHYARD_DATA_DIR", config.dir().join("data"))
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -448,7 +453,8 @@ pub fn run_expecting_failure(config_yaml: &str) -> (Option<i32>, String) {
     command
         .arg("--config")
         .arg(config.path())
-        .args(["--host", "127.0.0.1", "--port", "0"]);
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .env("SWITCHYARD_DATA_DIR", config.dir().join("data"));
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())

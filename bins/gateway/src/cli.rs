@@ -25,6 +25,23 @@ pub struct Cli {
 pub enum Command {
     /// Load and validate a config, and print the resolved model groups and deployments.
     Check(CheckArgs),
+    /// Apply pending database migrations (PostgreSQL from database_url / DATABASE_URL, else
+    /// the embedded store in --data-dir) and exit.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[arg(long, short = 'c', env = "CONFIG_FILE_PATH")]
+    pub config: PathBuf,
+    /// Directory of the embedded store (used when no database URL is configured).
+    #[arg(
+        long = "data-dir",
+        alias = "data_dir",
+        env = "SWITCHYARD_DATA_DIR",
+        default_value = "./data"
+    )]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +59,15 @@ pub struct ServeArgs {
     pub host: String,
     #[arg(long, env = "PORT", default_value_t = 4000)]
     pub port: u16,
+    /// Directory of the embedded store (virtual keys, users, teams, spend), used when no
+    /// database URL is configured (general_settings.database_url / DATABASE_URL).
+    #[arg(
+        long = "data-dir",
+        alias = "data_dir",
+        env = "SWITCHYARD_DATA_DIR",
+        default_value = "./data"
+    )]
+    pub data_dir: PathBuf,
     /// Runtime worker threads (LiteLLM's worker processes); default: one per core.
     #[arg(long = "num_workers", alias = "num-workers", env = "NUM_WORKERS")]
     pub num_workers: Option<usize>,

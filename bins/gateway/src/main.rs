@@ -11,8 +11,9 @@ use anyhow::Context;
 use clap::Parser;
 use switchyard::Switchyard;
 use switchyard_server::{Gateway, ShutdownSignal};
+use switchyard_store::{BackendKind, Store, StoreConfig};
 
-use crate::cli::{Cli, Command, ServeArgs};
+use crate::cli::{Cli, Command, MigrateArgs, ServeArgs};
 
 /// Short-lived request buffers dominate allocation; mimalloc handles them far cheaper than
 /// the system allocator (see docs/benchmarks.md).
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Some(Command::Check(args)) => check(&args.config),
+        Some(Command::Migrate(args)) => migrate(args),
         None if cli.serve.validate_config => match &cli.serve.config {
             Some(config) => check(config),
             None => Err(anyhow::anyhow!("--validate_config needs --config FILE")),
@@ -48,13 +50,21 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     )?;
     let config = switchyard::config::load_file(&config_path)?;
     cli::init_logging(args, config.litellm_settings.json_logs.unwrap_or(false));
-    let engine = Switchyard::from_config(config)?;
+    let runtime = cli::runtime(args)?;
+    // The engine is built inside the runtime: a Redis cache starts its connection tasks there.
+    let engine = {
+        let _runtime = runtime.enter();
+        Switchyard::from_config(config)?
+    };
     for warning in engine.warnings() {
         tracing::warn!("{warning}");
     }
-    let gateway = Gateway::new(engine)?;
-    let runtime = cli::runtime(args)?;
+    // Refuse a weak master key before creating or touching any database.
+    Gateway::check_master_key(&engine)?;
+    let store_config = StoreConfig::from_url(engine.config().database_url(), &args.data_dir)?;
     runtime.block_on(async {
+        let store = open_store(&store_config).await?;
+        let gateway = Gateway::new(engine, Some(store))?;
         let address = format!("{}:{}", args.host, args.port);
         let listener = tokio::net::TcpListener::bind(&address)
             .await
@@ -71,10 +81,68 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Opens (and migrates) the store; the embedded default needs no server, so a quickstart
+/// gateway has virtual keys too.
+async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
+    let store = Store::connect(config).await.with_context(|| match config {
+        StoreConfig::Sqlite { path } => {
+            format!("cannot open the embedded store {}", path.display())
+        }
+        StoreConfig::Postgres { .. } => {
+            "cannot open the PostgreSQL store (general_settings.database_url / DATABASE_URL)"
+                .to_owned()
+        }
+    })?;
+    match config {
+        StoreConfig::Sqlite { path } => {
+            tracing::info!("store: embedded SQLite at {}", path.display())
+        }
+        StoreConfig::Postgres { .. } => tracing::info!("store: PostgreSQL"),
+    }
+    Ok(store)
+}
+
+/// `switchyard migrate`: apply pending migrations and exit.
+fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
+    let config = switchyard::config::load_file(&args.config)?;
+    let store_config = StoreConfig::from_url(config.database_url(), &args.data_dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let applied = runtime.block_on(async {
+        // `connect` applies what is pending; a second run reports nothing left to apply.
+        let store = open_store(&store_config).await?;
+        anyhow::Ok(store.migrate().await?)
+    })?;
+    let backend = match store_config.kind() {
+        BackendKind::Postgres => "PostgreSQL",
+        BackendKind::Sqlite => "embedded SQLite",
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "store: {backend}")?;
+    writeln!(
+        out,
+        "migrations: up to date{}",
+        if applied.is_empty() {
+            String::new()
+        } else {
+            format!(" (applied {applied:?})")
+        }
+    )?;
+    Ok(())
+}
+
 /// `switchyard check`: load and validate the config, print the resolved model groups.
 fn check(path: &std::path::Path) -> anyhow::Result<()> {
     let config = switchyard::config::load_file(path)?;
-    let engine = Switchyard::from_config(config)?;
+    // A Redis cache in the config starts its connection tasks on a runtime, even here.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let engine = {
+        let _runtime = runtime.enter();
+        Switchyard::from_config(config)?
+    };
     let mut out = std::io::stdout().lock();
     writeln!(out, "config: {}", path.display())?;
     let groups = engine.describe_groups();
@@ -102,9 +170,13 @@ fn check(path: &std::path::Path) -> anyhow::Result<()> {
             writeln!(out, "  {alias} -> {}{hidden}", target.group)?;
         }
     }
-    match Gateway::new(engine.clone()) {
+    match Gateway::check_master_key(&engine) {
         Ok(_) => writeln!(out, "auth: master key set")?,
         Err(error) => writeln!(out, "auth: {error}")?,
+    }
+    match engine.config().database_url() {
+        Some(_) => writeln!(out, "store: PostgreSQL (database_url)")?,
+        None => writeln!(out, "store: embedded SQLite (--data-dir)")?,
     }
     for warning in engine.warnings() {
         writeln!(out, "warning: {warning}")?;

@@ -257,6 +257,12 @@ pub struct GeneralSettings {
     pub max_request_size_mb: Option<f64>,
     /// An extra header that carries the gateway key, checked before the standard ones.
     pub litellm_key_header_name: Option<String>,
+    /// The PostgreSQL URL of the store (may carry a password, hence a [`Secret`]). Absent:
+    /// `DATABASE_URL`, else the embedded store; see [`Config::database_url`].
+    pub database_url: Option<Secret>,
+    /// Seconds a virtual key stays in the in-memory auth cache (LiteLLM's default 60): the
+    /// longest another replica can keep serving a key changed elsewhere.
+    pub user_api_key_cache_ttl: Option<f64>,
     pub other: Map<String, Value>,
 }
 
@@ -286,6 +292,9 @@ const REQUEST_DEFAULT_KEYS: &[&str] = &[
     "dimensions",
     "encoding_format",
 ];
+
+/// `litellm_settings` keys the response cache reads from [`LitellmSettings::other`].
+const CACHE_KEYS: &[&str] = &["litellm_settings.cache", "litellm_settings.cache_params"];
 
 /// Top-level keys LiteLLM knows that Switchyard does not act on yet (listed as unsupported).
 const KNOWN_TOP_LEVEL: &[&str] = &[
@@ -347,6 +356,18 @@ impl Config {
             unsupported,
             source: None,
         })
+    }
+
+    /// The store's database URL: `general_settings.database_url`, else `DATABASE_URL` (as
+    /// LiteLLM). Blank counts as absent; `None` selects the embedded store.
+    pub fn database_url(&self) -> Option<&str> {
+        self.general_settings
+            .database_url
+            .as_ref()
+            .map(Secret::expose)
+            .or_else(|| self.env.get("DATABASE_URL"))
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
     }
 
     /// Model group names in file order, each once.
@@ -582,7 +603,13 @@ fn parse_litellm_settings(
         set_verbose: fields.take("set_verbose")?,
         other: Map::new(),
     };
-    unsupported.extend(fields.rest_paths());
+    // The response cache reads its own keys from `other` (switchyard-cache).
+    unsupported.extend(
+        fields
+            .rest_paths()
+            .into_iter()
+            .filter(|path| !CACHE_KEYS.contains(&path.as_str())),
+    );
     Ok(LitellmSettings {
         other: fields.into_rest(),
         ..settings
@@ -601,6 +628,8 @@ fn parse_general_settings(
             .unwrap_or(false),
         max_request_size_mb: fields.take("max_request_size_mb")?,
         litellm_key_header_name: fields.take("litellm_key_header_name")?,
+        database_url: fields.take::<String>("database_url")?.map(Secret::new),
+        user_api_key_cache_ttl: fields.take("user_api_key_cache_ttl")?,
         other: Map::new(),
     };
     unsupported.extend(fields.rest_paths());
@@ -678,18 +707,22 @@ model_list:
   - model_name: m
     litellm_params: {model: openai/m, input_cost_per_token: 0.1}
 router_settings: {redis_host: localhost, routing_strategy: least-busy}
-litellm_settings: {cache: true}
-general_settings: {database_url: "postgres://x"}
+litellm_settings: {cache: true, success_callback: [langfuse]}
+general_settings: {database_url: "postgres://x", enforce_user_param: true}
 guardrails: []
 "#,
             &[],
         )
         .unwrap();
+        assert!(!config
+            .unsupported
+            .iter()
+            .any(|k| k.starts_with("litellm_settings.cache")));
         for expected in [
             "model_list[0].litellm_params.input_cost_per_token",
             "router_settings.redis_host",
-            "litellm_settings.cache",
-            "general_settings.database_url",
+            "litellm_settings.success_callback",
+            "general_settings.enforce_user_param",
             "guardrails",
         ] {
             assert!(
@@ -699,6 +732,26 @@ guardrails: []
             );
         }
         assert!(config.unsupported.iter().any(|k| k.contains("least-busy")));
+        assert!(!config
+            .unsupported
+            .iter()
+            .any(|k| k.contains("database_url")));
+        assert_eq!(config.database_url(), Some("postgres://x"));
+    }
+
+    #[test]
+    fn database_url_falls_back_to_the_environment() {
+        let yaml = "model_list: []\n";
+        let config = load(yaml, &[("DATABASE_URL", "postgresql://env/db")]).unwrap();
+        assert_eq!(config.database_url(), Some("postgresql://env/db"));
+        assert_eq!(load(yaml, &[]).unwrap().database_url(), None);
+        let config = load(
+            "general_settings: {database_url: \"postgres://file/db\"}\n",
+            &[("DATABASE_URL", "postgresql://env/db")],
+        )
+        .unwrap();
+        assert_eq!(config.database_url(), Some("postgres://file/db"));
+        assert!(format!("{:?}", config.general_settings).contains("Secret(***)"));
     }
 
     #[test]

@@ -1,8 +1,15 @@
 //! Authentication of callers by the gateway key they present.
 //!
-//! Today the one credential is the master key (`general_settings.master_key` or
-//! `LITELLM_MASTER_KEY`), which makes the caller a proxy admin. Virtual keys slot in here:
-//! the presented key's SHA-256 is already computed, which is how they are looked up.
+//! Two credentials:
+//! - the master key (`general_settings.master_key` or `LITELLM_MASTER_KEY`): proxy admin.
+//!   Checked first and alone — one SHA-256 and a constant-time compare, no cache, no
+//!   database — so the master-key (benchmark) path costs what it did before virtual keys;
+//! - virtual keys (`sk-...` rows of `LiteLLM_VerificationToken`, stored as SHA-256 hex):
+//!   resolved through [`VirtualKeys`]' in-memory cache in front of the store, then checked
+//!   for expiry and blocking. The model check needs the request body and runs in the route
+//!   ([`Caller::check_model`]).
+
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use http::request::Parts;
@@ -13,6 +20,7 @@ use switchyard_llm_types::ErrorKind;
 
 use crate::error::ApiError;
 use crate::state::Gateway;
+use crate::virtual_keys::{ResolvedKey, VirtualKeys};
 
 /// Headers that may carry the key, in LiteLLM's order of precedence (after the configured
 /// `litellm_key_header_name`).
@@ -25,50 +33,125 @@ const KEY_HEADERS: &[&str] = &[
     "ocp-apim-subscription-key",
 ];
 
-/// How callers are checked.
+/// The user id LiteLLM gives the master key's caller.
+pub const MASTER_USER_ID: &str = "default_user_id";
+
+/// How the master key is checked.
 #[derive(Debug, Clone)]
-pub enum Authenticator {
-    /// Every request must carry the master key; its SHA-256 is compared in constant time.
-    MasterKey { hash: [u8; 32] },
+enum Master {
+    /// SHA-256 of the master key, compared in constant time.
+    Key { hash: [u8; 32] },
     /// No master key and the operator explicitly allowed it: every caller is admin.
     Disabled,
 }
 
-/// Who is calling. Virtual keys will add the key's identity, team and limits here.
+/// How callers are checked: the master key, then (when a store is attached) virtual keys.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    master: Master,
+    virtual_keys: Option<VirtualKeys>,
+}
+
+/// Who is calling: the role and, for a virtual key, the key's identity (for budgets, spend
+/// and ownership checks).
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub role: Role,
     /// SHA-256 hex of the presented key (spend is tracked under it), when one was presented.
     pub key_hash: Option<String>,
+    /// The key owner's user id (`default_user_id` for the master key).
+    pub user_id: Option<String>,
+    pub team_id: Option<String>,
+    /// The virtual key's row, when the caller used one.
+    pub key: Option<Arc<ResolvedKey>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// The master key (or auth disabled): everything.
     ProxyAdmin,
+    /// A virtual key: LLM routes within its limits, and reading its own key info.
+    /// (Roles from the key owner's `user_role` are not applied yet.)
+    InternalUser,
+}
+
+impl Role {
+    /// LiteLLM's name for the role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ProxyAdmin => "proxy_admin",
+            Role::InternalUser => "internal_user",
+        }
+    }
+}
+
+impl Caller {
+    fn admin(key_hash: Option<String>) -> Self {
+        Caller {
+            role: Role::ProxyAdmin,
+            key_hash,
+            user_id: Some(MASTER_USER_ID.to_owned()),
+            team_id: None,
+            key: None,
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::ProxyAdmin
+    }
+
+    /// Whether the caller may use `model` (the name the client sent). The master key may
+    /// use every model; a virtual key is limited by its own and its team's `models`.
+    pub fn check_model(&self, model: &str) -> Result<(), ApiError> {
+        match &self.key {
+            Some(key) => key.check_model(model),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Authenticator {
     pub fn master_key(key: &str) -> Self {
-        Authenticator::MasterKey {
-            hash: sha256(key.as_bytes()),
+        Authenticator {
+            master: Master::Key {
+                hash: sha256(key.as_bytes()),
+            },
+            virtual_keys: None,
         }
     }
 
+    /// No master key (the operator opted in): every caller is a proxy admin, as LiteLLM.
+    pub fn disabled() -> Self {
+        Authenticator {
+            master: Master::Disabled,
+            virtual_keys: None,
+        }
+    }
+
+    /// Also accepts the store's virtual keys.
+    pub fn with_virtual_keys(mut self, keys: VirtualKeys) -> Self {
+        self.virtual_keys = Some(keys);
+        self
+    }
+
+    pub fn virtual_keys(&self) -> Option<&VirtualKeys> {
+        self.virtual_keys.as_ref()
+    }
+
     /// Checks the request's headers.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         custom_header: Option<&str>,
     ) -> Result<Caller, ApiError> {
         let presented = presented_key(headers, custom_header);
-        let expected = match self {
-            Authenticator::Disabled => {
-                return Ok(Caller {
-                    role: Role::ProxyAdmin,
-                    key_hash: presented.map(|key| hex_lower(&sha256(key.as_bytes()))),
-                })
+        let expected = match &self.master {
+            Master::Disabled => {
+                return Ok(Caller::admin(
+                    presented.map(|key| hex_lower(&sha256(key.as_bytes()))),
+                ))
             }
-            Authenticator::MasterKey { hash } => hash,
+            Master::Key { hash } => hash,
         };
         let Some(key) = presented else {
             return Err(auth_error("Authentication Error, No api key passed in."));
@@ -81,15 +164,24 @@ impl Authenticator {
         }
         let hash = sha256(key.as_bytes());
         if bool::from(hash.ct_eq(expected)) {
-            Ok(Caller {
-                role: Role::ProxyAdmin,
-                key_hash: Some(hex_lower(&hash)),
-            })
-        } else {
-            Err(auth_error(
-                "Authentication Error, Invalid proxy server token passed",
-            ))
+            return Ok(Caller::admin(Some(hex_lower(&hash))));
         }
+        let invalid = || auth_error("Authentication Error, Invalid proxy server token passed");
+        let Some(keys) = &self.virtual_keys else {
+            return Err(invalid());
+        };
+        let token = hex_lower(&hash);
+        let Some(resolved) = keys.resolve(&token).await? else {
+            return Err(invalid());
+        };
+        resolved.check_usable(chrono::Utc::now(), &switchyard_store::key_name(key))?;
+        Ok(Caller {
+            role: Role::InternalUser,
+            user_id: resolved.row.user_id.clone(),
+            team_id: resolved.row.team_id.clone(),
+            key_hash: Some(token),
+            key: Some(resolved),
+        })
     }
 }
 
@@ -155,6 +247,7 @@ impl FromRequestParts<Gateway> for Caller {
         gateway
             .authenticator()
             .authenticate(&parts.headers, gateway.options().key_header.as_deref())
+            .await
     }
 }
 
@@ -171,8 +264,8 @@ mod tests {
         map
     }
 
-    #[test]
-    fn every_header_form_authenticates_the_master_key() {
+    #[tokio::test]
+    async fn every_header_form_authenticates_the_master_key() {
         let auth = Authenticator::master_key("sk-master-123456");
         for (name, value) in [
             ("authorization", "Bearer sk-master-123456"),
@@ -181,7 +274,9 @@ mod tests {
             ("x-litellm-api-key", "Bearer sk-master-123456"),
         ] {
             assert!(
-                auth.authenticate(&headers(&[(name, value)]), None).is_ok(),
+                auth.authenticate(&headers(&[(name, value)]), None)
+                    .await
+                    .is_ok(),
                 "{name}"
             );
         }
@@ -190,11 +285,12 @@ mod tests {
                 &headers(&[("x-my-key", "sk-master-123456")]),
                 Some("x-my-key")
             )
+            .await
             .is_ok());
     }
 
-    #[test]
-    fn missing_wrong_and_non_sk_keys_are_401s_with_litellm_messages() {
+    #[tokio::test]
+    async fn missing_wrong_and_non_sk_keys_are_401s_with_litellm_messages() {
         let auth = Authenticator::master_key("sk-master-123456");
         let cases = [
             (headers(&[]), "Authentication Error, No api key passed in."),
@@ -208,7 +304,7 @@ mod tests {
             ),
         ];
         for (headers, expected) in cases {
-            let error = auth.authenticate(&headers, None).unwrap_err();
+            let error = auth.authenticate(&headers, None).await.unwrap_err();
             assert_eq!(error.status(), 401);
             assert!(
                 error.body().error.message.starts_with(expected),
@@ -219,13 +315,73 @@ mod tests {
         }
     }
 
-    #[test]
-    fn x_litellm_api_key_wins_over_authorization() {
+    #[tokio::test]
+    async fn virtual_keys_resolve_and_the_master_key_skips_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = switchyard_store::StoreConfig::from_url(None, dir.path()).unwrap();
+        let store = switchyard_store::Store::connect(&config).await.unwrap();
+        let keys = VirtualKeys::new(store.clone(), std::time::Duration::from_secs(60));
+        let auth = Authenticator::master_key("sk-master-123456").with_virtual_keys(keys.clone());
+        let raw = "sk-virtual-key-0001";
+        store
+            .insert(&switchyard_store::KeyRow {
+                token: switchyard_store::hash_key(raw),
+                user_id: Some("u1".into()),
+                team_id: Some("t1".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+
+        let admin = auth
+            .authenticate(
+                &headers(&[("authorization", "Bearer sk-master-123456")]),
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(admin.is_admin());
+        assert_eq!(admin.user_id.as_deref(), Some(MASTER_USER_ID));
+        assert_eq!(
+            keys.cached_entries().await,
+            0,
+            "master key must not touch the cache"
+        );
+
+        let caller = auth
+            .authenticate(
+                &headers(&[("authorization", "Bearer sk-virtual-key-0001")]),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(caller.role, Role::InternalUser);
+        assert_eq!(caller.user_id.as_deref(), Some("u1"));
+        assert_eq!(caller.team_id.as_deref(), Some("t1"));
+        assert_eq!(caller.key_hash, Some(switchyard_store::hash_key(raw)));
+
+        let unknown = auth
+            .authenticate(
+                &headers(&[("authorization", "Bearer sk-not-a-key-000")]),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.status(), 401);
+        assert_eq!(
+            unknown.body().error.message,
+            "Authentication Error, Invalid proxy server token passed"
+        );
+        assert_eq!(keys.cached_entries().await, 2);
+    }
+
+    #[tokio::test]
+    async fn x_litellm_api_key_wins_over_authorization() {
         let auth = Authenticator::master_key("sk-master-123456");
         let both = headers(&[
             ("authorization", "Bearer sk-wrong"),
             ("x-litellm-api-key", "sk-master-123456"),
         ]);
-        assert!(auth.authenticate(&both, None).is_ok());
+        assert!(auth.authenticate(&both, None).await.is_ok());
     }
 }

@@ -40,6 +40,19 @@ impl ApiError {
         }
     }
 
+    /// An error with one of LiteLLM's specific `type` strings (`expired_key`,
+    /// `key_model_access_denied`, ...) instead of the kind's generic one.
+    pub fn typed(
+        kind: ErrorKind,
+        error_type: &str,
+        message: impl Into<String>,
+        param: Option<&str>,
+    ) -> Self {
+        let mut error = Self::new(kind, message, param);
+        error.body.error.kind = Some(error_type.to_owned());
+        error
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

@@ -5,7 +5,9 @@
 //! # Request pipeline (one place)
 //! 1. hyper accepts the connection (`TCP_NODELAY`, HTTP/1.1 keep-alive).
 //! 2. [`auth::Caller`] (extractor) authenticates the request from its headers, before the body
-//!    is read; public routes (`/health/*`, `/`) do not take it.
+//!    is read: the master key first, then virtual keys through [`virtual_keys`]' cache;
+//!    public routes (`/health/*`, `/`) do not take it. LLM routes check the key's allowed
+//!    models against the requested model before routing.
 //! 3. [`extract::JsonBody`] reads the body within the size limit and parses it, turning
 //!    malformed or invalid JSON into an OpenAI-style 400.
 //! 4. The route handler ([`routes`]) calls the engine, which resolves the model, picks a
@@ -15,7 +17,8 @@
 //! 6. Any error anywhere becomes JSON in exactly one place: [`error::ApiError`].
 //!
 //! Later stages (limits, budgets, guardrails, cache) run inside the engine between steps 3
-//! and 5; the management API mounts next to [`routes`].
+//! and 5. The management API (`/key/*`, `/user/*`, `/team/*`) lives in [`routes::keys`],
+//! [`routes::users`] and [`routes::teams`] over the [`switchyard_store::Store`].
 
 pub mod auth;
 pub mod error;
@@ -25,6 +28,7 @@ pub mod routes;
 pub mod serve;
 pub mod sse;
 pub mod state;
+pub mod virtual_keys;
 
 pub use error::ApiError;
 pub use serve::{serve, ShutdownSignal};

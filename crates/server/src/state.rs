@@ -1,11 +1,15 @@
-//! The state every handler shares: the engine, how callers are authenticated, HTTP limits.
+//! The state every handler shares: the engine, how callers are authenticated, the store
+//! (virtual keys, users, teams), HTTP limits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use switchyard::Switchyard;
+use switchyard_store::Store;
 
 use crate::auth::Authenticator;
+use crate::virtual_keys::{VirtualKeys, DEFAULT_TTL};
 
 /// Default request body limit. Requests carry base64 images, so this is generous; it exists so
 /// that one client cannot make the gateway buffer unbounded memory.
@@ -53,16 +57,53 @@ struct Inner {
     engine: Switchyard,
     authenticator: Authenticator,
     options: GatewayOptions,
+    store: Option<Store>,
     draining: AtomicBool,
 }
 
 impl Gateway {
     /// Builds the server state from an engine, taking auth and limits from its config.
+    /// With a `store`, virtual keys authenticate and the management API (`/key/*`,
+    /// `/user/*`, `/team/*`) works; without one, only the master key does and management
+    /// routes answer 500 "DB not connected", as LiteLLM without a database.
     ///
     /// Like LiteLLM, it refuses to run with no master key or a well-known one unless the
     /// operator opted in (`dangerously_permit_weak_or_unset_master_key` or the
-    /// `LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY` variable).
-    pub fn new(engine: Switchyard) -> Result<Self, StartupError> {
+    /// `LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY` variable). Call
+    /// [`Gateway::check_master_key`] first to refuse before opening a database.
+    pub fn new(engine: Switchyard, store: Option<Store>) -> Result<Self, StartupError> {
+        let master_key = Self::check_master_key(&engine)?;
+        let config = engine.config();
+        let general = &config.general_settings;
+        let mut authenticator = match master_key {
+            Some(key) => Authenticator::master_key(&key),
+            None => Authenticator::disabled(),
+        };
+        if let Some(store) = &store {
+            let ttl = general
+                .user_api_key_cache_ttl
+                .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                .filter(|ttl| !ttl.is_zero())
+                .unwrap_or(DEFAULT_TTL);
+            authenticator = authenticator.with_virtual_keys(VirtualKeys::new(store.clone(), ttl));
+        }
+        let max_body_bytes = general
+            .max_request_size_mb
+            .filter(|mb| *mb > 0.0)
+            .map_or(DEFAULT_MAX_BODY_BYTES, |mb| (mb * 1024.0 * 1024.0) as usize);
+        let options = GatewayOptions {
+            max_body_bytes,
+            key_header: general
+                .litellm_key_header_name
+                .clone()
+                .map(|h| h.to_ascii_lowercase()),
+        };
+        Ok(Self::with_parts(engine, authenticator, options, store))
+    }
+
+    /// The master key to use (`None`: auth disabled, which the operator allowed), or the
+    /// refusal to start with a missing or weak one.
+    pub fn check_master_key(engine: &Switchyard) -> Result<Option<String>, StartupError> {
         let config = engine.config();
         let general = &config.general_settings;
         let permit_weak = general.dangerously_permit_weak_or_unset_master_key
@@ -93,22 +134,7 @@ impl Gateway {
                 reason: reason.clone(),
             });
         }
-        let authenticator = match master_key {
-            Some(key) => Authenticator::master_key(&key),
-            None => Authenticator::Disabled,
-        };
-        let max_body_bytes = general
-            .max_request_size_mb
-            .filter(|mb| *mb > 0.0)
-            .map_or(DEFAULT_MAX_BODY_BYTES, |mb| (mb * 1024.0 * 1024.0) as usize);
-        let options = GatewayOptions {
-            max_body_bytes,
-            key_header: general
-                .litellm_key_header_name
-                .clone()
-                .map(|h| h.to_ascii_lowercase()),
-        };
-        Ok(Self::with_parts(engine, authenticator, options))
+        Ok(master_key)
     }
 
     /// Assembles a gateway from explicit parts (custom gateways, tests).
@@ -116,12 +142,14 @@ impl Gateway {
         engine: Switchyard,
         authenticator: Authenticator,
         options: GatewayOptions,
+        store: Option<Store>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 engine,
                 authenticator,
                 options,
+                store,
                 draining: AtomicBool::new(false),
             }),
         }
@@ -133,6 +161,11 @@ impl Gateway {
 
     pub fn authenticator(&self) -> &Authenticator {
         &self.inner.authenticator
+    }
+
+    /// The store behind virtual keys and the management API, when one is open.
+    pub fn store(&self) -> Option<&Store> {
+        self.inner.store.as_ref()
     }
 
     pub fn options(&self) -> &GatewayOptions {

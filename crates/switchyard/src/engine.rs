@@ -572,7 +572,7 @@ trait Operation: Send {
     }
 
     /// The answer rebuilt from a cache entry (`None` if the entry does not fit this call).
-    fn from_cache(&self, entry: &CachedEntry) -> Option<Self::Output> {
+    fn cached_answer(&self, entry: &CachedEntry) -> Option<Self::Output> {
         let _ = entry;
         None
     }
@@ -617,7 +617,7 @@ operation!(Chat, ChatCompletionResponse, CHAT_ENDPOINT, chat, {
         (cache.applies(CallType::Chat, controls) && cache.accepts_chat(&self.0))
             .then(|| CacheKey::for_chat(group, &self.0))
     }
-    fn from_cache(&self, entry: &CachedEntry) -> Option<Self::Output> {
+    fn cached_answer(&self, entry: &CachedEntry) -> Option<Self::Output> {
         entry.parse().ok()
     }
 });
@@ -631,7 +631,7 @@ operation!(ChatStream, ChunkStream, CHAT_ENDPOINT, chat_stream, {
         (cache.applies(CallType::Chat, controls) && cache.accepts_chat(&self.0))
             .then(|| CacheKey::for_chat(group, &self.0))
     }
-    fn from_cache(&self, entry: &CachedEntry) -> Option<Self::Output> {
+    fn cached_answer(&self, entry: &CachedEntry) -> Option<Self::Output> {
         let response: ChatCompletionResponse = entry.parse().ok()?;
         let chunks = replay_chat_stream(&response, self.0.wants_stream_usage()).ok()?;
         Some(futures::stream::iter(chunks.into_iter().map(Ok)).boxed())
@@ -653,7 +653,7 @@ operation!(
                 .applies(CallType::TextCompletion, controls)
                 .then(|| CacheKey::for_completion(group, &self.0))
         }
-        fn from_cache(&self, entry: &CachedEntry) -> Option<Self::Output> {
+        fn cached_answer(&self, entry: &CachedEntry) -> Option<Self::Output> {
             entry.parse().ok()
         }
     }
@@ -793,7 +793,7 @@ struct CachePlan {
 impl CachePlan {
     async fn lookup<O: Operation>(&self, operation: &O) -> Option<O::Output> {
         let entry = self.cache.lookup(&self.key, &self.controls).await?;
-        operation.from_cache(&entry)
+        operation.cached_answer(&entry)
     }
 
     /// A cache hit as a response: no deployment, no upstream call.

@@ -63,10 +63,17 @@ impl FromRequestParts<Gateway> for HeaderOptions {
                     })?,
             ),
         };
+        let cache_control = parts
+            .headers
+            .get_all(http::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|value| value.to_str().ok().map(str::to_owned))
+            .collect();
         Ok(HeaderOptions(RequestOptions {
             timeout: seconds("x-litellm-timeout")?,
             stream_timeout: seconds("x-litellm-stream-timeout")?,
             num_retries,
+            cache_control,
             ..RequestOptions::default()
         }))
     }
@@ -74,39 +81,50 @@ impl FromRequestParts<Gateway> for HeaderOptions {
 
 pub async fn chat(
     State(gateway): State<Gateway>,
-    _caller: Caller,
+    caller: Caller,
     HeaderOptions(options): HeaderOptions,
     JsonBody(request): JsonBody<ChatCompletionRequest>,
 ) -> Response {
+    if let Err(error) = caller.check_model(&request.model) {
+        return error_response(error, &new_call_id());
+    }
     serve_chat(&gateway, request, &options).await
 }
 
 pub async fn completion(
     State(gateway): State<Gateway>,
-    _caller: Caller,
+    caller: Caller,
     HeaderOptions(options): HeaderOptions,
     JsonBody(request): JsonBody<CompletionRequest>,
 ) -> Response {
+    if let Err(error) = caller.check_model(&request.model) {
+        return error_response(error, &new_call_id());
+    }
     serve_completion(&gateway, request, &options).await
 }
 
 pub async fn embeddings(
     State(gateway): State<Gateway>,
-    _caller: Caller,
+    caller: Caller,
     HeaderOptions(options): HeaderOptions,
     JsonBody(request): JsonBody<EmbeddingRequest>,
 ) -> Response {
+    if let Err(error) = caller.check_model(&request.model) {
+        return error_response(error, &new_call_id());
+    }
     serve_embeddings(&gateway, request, &options).await
 }
 
 pub async fn chat_for_path_model(
     State(gateway): State<Gateway>,
-    _caller: Caller,
+    caller: Caller,
     Path(model): Path<String>,
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
-    match with_model::<ChatCompletionRequest>(body, model) {
+    let checked = with_model::<ChatCompletionRequest>(body, model)
+        .and_then(|request| caller.check_model(&request.model).map(|()| request));
+    match checked {
         Ok(request) => serve_chat(&gateway, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
     }
@@ -114,12 +132,14 @@ pub async fn chat_for_path_model(
 
 pub async fn completion_for_path_model(
     State(gateway): State<Gateway>,
-    _caller: Caller,
+    caller: Caller,
     Path(model): Path<String>,
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
-    match with_model::<CompletionRequest>(body, model) {
+    let checked = with_model::<CompletionRequest>(body, model)
+        .and_then(|request| caller.check_model(&request.model).map(|()| request));
+    match checked {
         Ok(request) => serve_completion(&gateway, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
     }
@@ -127,12 +147,14 @@ pub async fn completion_for_path_model(
 
 pub async fn embeddings_for_path_model(
     State(gateway): State<Gateway>,
-    _caller: Caller,
+    caller: Caller,
     Path(model): Path<String>,
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
-    match with_model::<EmbeddingRequest>(body, model) {
+    let checked = with_model::<EmbeddingRequest>(body, model)
+        .and_then(|request| caller.check_model(&request.model).map(|()| request));
+    match checked {
         Ok(request) => serve_embeddings(&gateway, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
     }

@@ -6,10 +6,16 @@
 //! - [`models`] — `/models`, `/models/{id}`, `/model/info`.
 //! - [`health`] — `/health/liveliness` (sic, as LiteLLM), `/health/liveness`,
 //!   `/health/readiness` and `/`; public.
+//! - [`keys`] — `/key/*`, the virtual-key management API; [`teams`] — `/team/*` basics;
+//!   [`admin`] holds what the management routes share (admin gate, audit log).
 
+pub mod admin;
+pub mod cache;
 pub mod health;
+pub mod keys;
 pub mod llm;
 pub mod models;
+pub mod teams;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -45,6 +51,25 @@ pub fn router(gateway: Gateway) -> Router {
             );
     }
     router
+        .route("/key/generate", post(keys::generate))
+        .route("/key/info", get(keys::info))
+        .route("/key/update", post(keys::update))
+        .route("/key/delete", post(keys::delete))
+        .route("/key/list", get(keys::list))
+        .route("/key/block", post(keys::block))
+        .route("/key/unblock", post(keys::unblock))
+        .route("/key/regenerate", post(keys::regenerate))
+        .route("/key/{key}/regenerate", post(keys::regenerate_path))
+        .route("/team/new", post(teams::new))
+        .route("/team/info", get(teams::info))
+        .route("/team/update", post(teams::update))
+        .route("/team/delete", post(teams::delete))
+        .route("/team/list", get(teams::list))
+        .route("/team/block", post(teams::block))
+        .route("/team/unblock", post(teams::unblock))
+        .route("/cache/ping", get(cache::ping))
+        .route("/cache/delete", post(cache::delete))
+        .route("/cache/flushall", post(cache::flush_all))
         .route("/health/liveliness", get(health::liveness))
         .route("/health/liveness", get(health::liveness))
         .route("/health/readiness", get(health::readiness))

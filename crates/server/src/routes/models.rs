@@ -21,15 +21,17 @@ pub struct ListQuery {
 
 pub async fn list(
     State(gateway): State<Gateway>,
-    _caller: Caller,
+    caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Json<ModelList> {
     let names = gateway
         .engine()
         .model_names(query.return_wildcard_routes.unwrap_or(false));
+    // A virtual key sees only the models it may call, as in LiteLLM.
     Json(ModelList::new(
         names
             .into_iter()
+            .filter(|name| caller.check_model(name).is_ok())
             .map(|name| ModelObject::new(name, OWNED_BY))
             .collect(),
     ))

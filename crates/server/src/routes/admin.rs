@@ -1,0 +1,182 @@
+//! What every management route shares: the admin gate, the store handle, query parsing
+//! with OpenAI-style errors, durations, and the audit log.
+
+use axum::extract::{FromRequestParts, Query};
+use chrono::{DateTime, Months, Utc};
+use http::request::Parts;
+use http::HeaderMap;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use switchyard_llm_types::ErrorKind;
+use switchyard_store::{AuditLogRow, Store};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::Gateway;
+
+/// A caller that is a proxy admin (the master key). Extracted before the body, so a
+/// non-admin learns nothing about the body's validity.
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub Caller);
+
+impl FromRequestParts<Gateway> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gateway: &Gateway,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, gateway).await?;
+        if caller.is_admin() {
+            Ok(AdminCaller(caller))
+        } else {
+            Err(not_admin(parts.uri.path(), &caller))
+        }
+    }
+}
+
+/// LiteLLM's answer to a non-admin on an admin-only route (401, `auth_error`).
+pub fn not_admin(route: &str, caller: &Caller) -> ApiError {
+    ApiError::new(
+        ErrorKind::Authentication,
+        format!(
+            "Authentication Error, Only proxy admin can be used to generate, delete, update info for new keys/users/teams. Route={route}. Your role={}",
+            caller.role.as_str()
+        ),
+        None,
+    )
+}
+
+/// The store, or LiteLLM's answer when the proxy has no database.
+pub fn store(gateway: &Gateway) -> Result<&Store, ApiError> {
+    gateway.store().ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Internal,
+            "DB not connected. See https://docs.litellm.ai/docs/proxy/virtual_keys",
+            None,
+        )
+    })
+}
+
+/// Parses the query string into `T`, with a 400 that names the problem (axum's own
+/// rejection is plain text).
+pub fn query<T: DeserializeOwned>(uri: &http::Uri) -> Result<T, ApiError> {
+    Query::<T>::try_from_uri(uri)
+        .map(|Query(value)| value)
+        .map_err(|rejection| {
+            ApiError::new(
+                ErrorKind::BadRequest,
+                format!("Invalid query parameters: {}", rejection.body_text()),
+                None,
+            )
+        })
+}
+
+/// `now + duration` for LiteLLM's duration strings: `30s`, `30m`, `30h`, `30d`, `2w`,
+/// `1mo` (calendar months). Key expiry is exact (no alignment to midnight).
+pub fn expiry_after(now: DateTime<Utc>, duration: &str) -> Result<DateTime<Utc>, ApiError> {
+    let text = duration.trim();
+    let bad = || {
+        ApiError::new(
+            ErrorKind::BadRequest,
+            format!(
+                "Invalid duration {duration:?}: expected a number and a unit (s, m, h, d, w, mo), e.g. \"30d\""
+            ),
+            Some("duration"),
+        )
+    };
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let n: u32 = number.parse().map_err(|_| bad())?;
+    let seconds = |per: i64| {
+        chrono::Duration::try_seconds(i64::from(n) * per)
+            .and_then(|d| now.checked_add_signed(d))
+            .ok_or_else(bad)
+    };
+    match unit {
+        "s" => seconds(1),
+        "m" => seconds(60),
+        "h" => seconds(3600),
+        "d" => seconds(86_400),
+        "w" => seconds(7 * 86_400),
+        "mo" => now.checked_add_months(Months::new(n)).ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
+
+/// A 400 for a field that failed validation.
+pub fn invalid(param: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorKind::BadRequest, message, Some(param))
+}
+
+/// Who made a management change: LiteLLM's `litellm-changed-by` header, else the caller's
+/// user id.
+fn changed_by(headers: &HeaderMap, caller: &Caller) -> String {
+    headers
+        .get("litellm-changed-by")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| caller.user_id.clone())
+        .unwrap_or_default()
+}
+
+/// One management change, as LiteLLM records it in `LiteLLM_AuditLog`.
+#[derive(Debug)]
+pub struct Audit<'a> {
+    /// `created`, `updated`, `deleted` or `rotated`.
+    pub action: &'a str,
+    pub table_name: &'a str,
+    pub object_id: &'a str,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// Writes the audit entry. A failure is logged, not returned: the change itself is done,
+/// and failing the request now would make the client retry an applied change.
+pub async fn audit(store: &Store, headers: &HeaderMap, caller: &Caller, entry: Audit<'_>) {
+    let row = AuditLogRow {
+        changed_by: changed_by(headers, caller),
+        changed_by_api_key: caller.key_hash.clone().unwrap_or_default(),
+        action: entry.action.to_owned(),
+        table_name: entry.table_name.to_owned(),
+        object_id: entry.object_id.to_owned(),
+        before_value: entry.before,
+        updated_values: entry.after,
+        ..AuditLogRow::default()
+    };
+    if let Err(error) = store.insert(&row).await {
+        tracing::warn!(%error, action = entry.action, table = entry.table_name, "audit log write failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_follow_litellm() {
+        let now = Utc::now();
+        assert_eq!(
+            expiry_after(now, "30s").unwrap(),
+            now + chrono::Duration::seconds(30)
+        );
+        assert_eq!(
+            expiry_after(now, "2h").unwrap(),
+            now + chrono::Duration::hours(2)
+        );
+        assert_eq!(
+            expiry_after(now, "30d").unwrap(),
+            now + chrono::Duration::days(30)
+        );
+        assert_eq!(
+            expiry_after(now, "1w").unwrap(),
+            now + chrono::Duration::days(7)
+        );
+        assert!(expiry_after(now, "1mo").unwrap() > now + chrono::Duration::days(27));
+        for bad in ["", "d", "30", "30x", "-1d", "1.5h", "99999999999d"] {
+            let error = expiry_after(now, bad).unwrap_err();
+            assert_eq!(error.status(), 400, "{bad}");
+            assert_eq!(error.body().error.param.as_deref(), Some("duration"));
+        }
+    }
+}

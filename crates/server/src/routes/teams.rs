@@ -1,0 +1,448 @@
+//! `/team/*` (basics): create, read, update, delete, list, block and unblock teams in
+//! `LiteLLM_TeamTable`, with LiteLLM's field names. Proxy-admin only.
+//!
+//! A team's `models` and `blocked` flag apply to its keys on the hot path, so every write
+//! clears the whole auth cache on this replica (team changes are rare; tracking which
+//! cached keys belong to which team is not worth it).
+//!
+//! Not yet: `member_add` / `member_update` / `member_delete` (memberships are stored as
+//! given in `members_with_roles` only), `/team/model/add|delete`, team admins' rights.
+
+use axum::extract::State;
+use axum::Json;
+use http::{HeaderMap, Uri};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use switchyard_llm_types::ErrorKind;
+use switchyard_store::{
+    KeyFilter, KeyRow, Page, Store, TeamFilter, TeamMemberFilter, TeamMemberRow, TeamRow,
+};
+
+use super::admin::{self, invalid, AdminCaller, Audit};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::state::Gateway;
+
+const TABLE: &str = "LiteLLM_TeamTable";
+/// Keys and memberships shown by `/team/info`, and teams per `/team/list` page at most.
+const MAX_LISTED: u32 = 100;
+
+/// Fields of `/team/new` and `/team/update` (unknown fields ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TeamFields {
+    pub team_id: Option<String>,
+    pub team_alias: Option<String>,
+    pub organization_id: Option<String>,
+    pub models: Option<Vec<String>>,
+    pub max_budget: Option<f64>,
+    pub soft_budget: Option<f64>,
+    pub budget_duration: Option<String>,
+    pub tpm_limit: Option<i64>,
+    pub rpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i32>,
+    pub members_with_roles: Option<Vec<Member>>,
+    pub metadata: Option<Map<String, Value>>,
+    pub tags: Option<Vec<String>>,
+    pub blocked: Option<bool>,
+    pub model_max_budget: Option<Map<String, Value>>,
+    pub router_settings: Option<Value>,
+}
+
+/// One entry of `members_with_roles`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Member {
+    pub role: String,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub user_email: Option<String>,
+}
+
+impl TeamFields {
+    fn validate(&self) -> Result<(), ApiError> {
+        for (name, value) in [
+            ("max_budget", self.max_budget),
+            ("soft_budget", self.soft_budget),
+        ] {
+            if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                return Err(invalid(
+                    name,
+                    format!("{name} must be a finite number >= 0"),
+                ));
+            }
+        }
+        for (name, value) in [
+            ("rpm_limit", self.rpm_limit),
+            ("tpm_limit", self.tpm_limit),
+            (
+                "max_parallel_requests",
+                self.max_parallel_requests.map(i64::from),
+            ),
+        ] {
+            if value.is_some_and(|v| v < 0) {
+                return Err(invalid(name, format!("{name} must be >= 0")));
+            }
+        }
+        for member in self.members_with_roles.iter().flatten() {
+            if member.role != "admin" && member.role != "user" {
+                return Err(invalid(
+                    "members_with_roles",
+                    format!(
+                        "member role must be 'admin' or 'user', got {:?}",
+                        member.role
+                    ),
+                ));
+            }
+            if member.user_id.is_none() && member.user_email.is_none() {
+                return Err(invalid(
+                    "members_with_roles",
+                    "each member needs a user_id or a user_email",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, row: &mut TeamRow) {
+        if let Some(v) = &self.team_alias {
+            row.team_alias = Some(v.clone());
+        }
+        if let Some(v) = &self.organization_id {
+            row.organization_id = Some(v.clone());
+        }
+        if let Some(v) = &self.models {
+            row.models = v.clone();
+        }
+        if self.max_budget.is_some() {
+            row.max_budget = self.max_budget;
+        }
+        if self.soft_budget.is_some() {
+            row.soft_budget = self.soft_budget;
+        }
+        if let Some(v) = &self.budget_duration {
+            row.budget_duration = Some(v.clone());
+        }
+        if self.tpm_limit.is_some() {
+            row.tpm_limit = self.tpm_limit;
+        }
+        if self.rpm_limit.is_some() {
+            row.rpm_limit = self.rpm_limit;
+        }
+        if self.max_parallel_requests.is_some() {
+            row.max_parallel_requests = self.max_parallel_requests;
+        }
+        if let Some(members) = &self.members_with_roles {
+            row.members_with_roles = json!(members);
+            // LiteLLM's denormalised id lists.
+            let ids = |role: Option<&str>| -> Vec<String> {
+                members
+                    .iter()
+                    .filter(|m| role.is_none_or(|r| m.role == r))
+                    .filter_map(|m| m.user_id.clone())
+                    .collect()
+            };
+            row.admins = ids(Some("admin"));
+            row.members = ids(None);
+        }
+        if let Some(v) = &self.metadata {
+            row.metadata = Value::Object(v.clone());
+        }
+        if let Some(tags) = &self.tags {
+            if !row.metadata.is_object() {
+                row.metadata = Value::Object(Map::new());
+            }
+            if let Value::Object(meta) = &mut row.metadata {
+                meta.insert("tags".into(), json!(tags));
+            }
+        }
+        if let Some(v) = self.blocked {
+            row.blocked = v;
+        }
+        if let Some(v) = &self.model_max_budget {
+            row.model_max_budget = Value::Object(v.clone());
+        }
+        if let Some(v) = &self.router_settings {
+            row.router_settings = Some(v.clone());
+        }
+    }
+}
+
+fn to_value(row: &TeamRow) -> Value {
+    serde_json::to_value(row).unwrap_or(Value::Null)
+}
+
+fn team_not_found(team_id: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::NotFound,
+        format!("Team not found, passed team_id={team_id}"),
+        Some("team_id"),
+    )
+}
+
+async fn existing(store: &Store, team_id: &str) -> Result<TeamRow, ApiError> {
+    store
+        .get::<TeamRow>(&[team_id])
+        .await?
+        .ok_or_else(|| team_not_found(team_id))
+}
+
+fn clear_auth_cache(gateway: &Gateway) {
+    if let Some(keys) = gateway.authenticator().virtual_keys() {
+        keys.invalidate_all();
+    }
+}
+
+fn required(value: Option<&str>, name: &str) -> Result<String, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| invalid(name, format!("{name} is required")))
+}
+
+/// `POST /team/new` → the team row.
+pub async fn new(
+    State(gateway): State<Gateway>,
+    AdminCaller(caller): AdminCaller,
+    headers: HeaderMap,
+    JsonBody(fields): JsonBody<TeamFields>,
+) -> Result<Json<Value>, ApiError> {
+    let store = admin::store(&gateway)?;
+    fields.validate()?;
+    let mut row = TeamRow {
+        // Empty: the store assigns a UUID, as LiteLLM.
+        team_id: fields.team_id.clone().unwrap_or_default(),
+        ..TeamRow::default()
+    };
+    fields.apply(&mut row);
+    let row = store.insert(&row).await?;
+    admin::audit(
+        store,
+        &headers,
+        &caller,
+        Audit {
+            action: "created",
+            table_name: TABLE,
+            object_id: &row.team_id,
+            before: None,
+            after: Some(to_value(&row)),
+        },
+    )
+    .await;
+    Ok(Json(to_value(&row)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct InfoQuery {
+    team_id: Option<String>,
+}
+
+/// `GET /team/info?team_id=` → `{"team_id", "team_info", "keys", "team_memberships"}`.
+pub async fn info(
+    State(gateway): State<Gateway>,
+    AdminCaller(_caller): AdminCaller,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let query: InfoQuery = admin::query(&uri)?;
+    let store = admin::store(&gateway)?;
+    let team_id = required(query.team_id.as_deref(), "team_id")?;
+    let row = existing(store, &team_id).await?;
+    let keys = store
+        .list::<KeyRow>(
+            &KeyFilter {
+                team_id: Some(team_id.clone()),
+                ..KeyFilter::default()
+            },
+            Page::first(MAX_LISTED),
+        )
+        .await?;
+    let memberships = store
+        .list::<TeamMemberRow>(
+            &TeamMemberFilter {
+                team_id: Some(team_id.clone()),
+                user_id: None,
+            },
+            Page::first(MAX_LISTED),
+        )
+        .await?;
+    Ok(Json(json!({
+        "team_id": team_id,
+        "team_info": to_value(&row),
+        "keys": keys,
+        "team_memberships": memberships,
+    })))
+}
+
+/// `POST /team/update` `{"team_id", ...fields}` → the updated row.
+pub async fn update(
+    State(gateway): State<Gateway>,
+    AdminCaller(caller): AdminCaller,
+    headers: HeaderMap,
+    JsonBody(fields): JsonBody<TeamFields>,
+) -> Result<Json<Value>, ApiError> {
+    let store = admin::store(&gateway)?;
+    let team_id = required(fields.team_id.as_deref(), "team_id")?;
+    fields.validate()?;
+    let before = existing(store, &team_id).await?;
+    let mut row = before.clone();
+    fields.apply(&mut row);
+    let row = store.update(&row).await?;
+    clear_auth_cache(&gateway);
+    admin::audit(
+        store,
+        &headers,
+        &caller,
+        Audit {
+            action: "updated",
+            table_name: TABLE,
+            object_id: &row.team_id,
+            before: Some(to_value(&before)),
+            after: Some(to_value(&row)),
+        },
+    )
+    .await;
+    Ok(Json(to_value(&row)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DeleteRequest {
+    team_ids: Vec<String>,
+}
+
+/// `POST /team/delete` `{"team_ids": [...]}` — deletes the teams and their keys; nothing is
+/// deleted if one team is missing.
+pub async fn delete(
+    State(gateway): State<Gateway>,
+    AdminCaller(caller): AdminCaller,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<DeleteRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let store = admin::store(&gateway)?;
+    if request.team_ids.is_empty() {
+        return Err(invalid("team_ids", "team_ids is required"));
+    }
+    let mut rows = Vec::new();
+    for team_id in &request.team_ids {
+        rows.push(existing(store, team_id).await?);
+    }
+    let filter_of = |team_id: &str| KeyFilter {
+        team_id: Some(team_id.to_owned()),
+        ..KeyFilter::default()
+    };
+    for row in &rows {
+        // The team's keys go with it (LiteLLM), in bounded pages.
+        loop {
+            let keys = store
+                .list::<KeyRow>(&filter_of(&row.team_id), Page::first(MAX_LISTED))
+                .await?;
+            if keys.is_empty() {
+                break;
+            }
+            for key in &keys {
+                store.delete::<KeyRow>(&[&key.token]).await?;
+            }
+        }
+        store.delete::<TeamRow>(&[&row.team_id]).await?;
+        admin::audit(
+            store,
+            &headers,
+            &caller,
+            Audit {
+                action: "deleted",
+                table_name: TABLE,
+                object_id: &row.team_id,
+                before: Some(to_value(row)),
+                after: None,
+            },
+        )
+        .await;
+    }
+    clear_auth_cache(&gateway);
+    Ok(Json(json!({ "deleted_teams": request.team_ids })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    organization_id: Option<String>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+}
+
+/// `GET /team/list` → a list of team rows (bounded: `page` / `page_size`, at most 100).
+pub async fn list(
+    State(gateway): State<Gateway>,
+    AdminCaller(_caller): AdminCaller,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let query: ListQuery = admin::query(&uri)?;
+    let store = admin::store(&gateway)?;
+    let size = query.page_size.unwrap_or(MAX_LISTED).clamp(1, MAX_LISTED);
+    let filter = TeamFilter {
+        organization_id: query.organization_id,
+        team_alias: None,
+    };
+    let rows = store
+        .list::<TeamRow>(&filter, Page::numbered(query.page.unwrap_or(1), size))
+        .await?;
+    Ok(Json(json!(rows)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TeamRef {
+    team_id: Option<String>,
+}
+
+async fn set_blocked(
+    gateway: &Gateway,
+    caller: &Caller,
+    headers: &HeaderMap,
+    team_id: Option<String>,
+    blocked: bool,
+) -> Result<Json<Value>, ApiError> {
+    let store = admin::store(gateway)?;
+    let team_id = required(team_id.as_deref(), "team_id")?;
+    let before = existing(store, &team_id).await?;
+    let mut row = before.clone();
+    row.blocked = blocked;
+    let row = store.update(&row).await?;
+    clear_auth_cache(gateway);
+    admin::audit(
+        store,
+        headers,
+        caller,
+        Audit {
+            action: "updated",
+            table_name: TABLE,
+            object_id: &row.team_id,
+            before: Some(to_value(&before)),
+            after: Some(to_value(&row)),
+        },
+    )
+    .await;
+    Ok(Json(to_value(&row)))
+}
+
+/// `POST /team/block` `{"team_id"}` — every key of the team gets 401 from the next request.
+pub async fn block(
+    State(gateway): State<Gateway>,
+    AdminCaller(caller): AdminCaller,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<TeamRef>,
+) -> Result<Json<Value>, ApiError> {
+    set_blocked(&gateway, &caller, &headers, request.team_id, true).await
+}
+
+/// `POST /team/unblock` `{"team_id"}`.
+pub async fn unblock(
+    State(gateway): State<Gateway>,
+    AdminCaller(caller): AdminCaller,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<TeamRef>,
+) -> Result<Json<Value>, ApiError> {
+    set_blocked(&gateway, &caller, &headers, request.team_id, false).await
+}

@@ -1,0 +1,382 @@
+//! Virtual keys on the hot path: resolving a presented key's SHA-256 to its
+//! `LiteLLM_VerificationToken` row through an in-memory cache, and the per-key checks
+//! (expired, blocked, team blocked, model allowed).
+//!
+//! A cache hit costs one hash (already computed by the caller) and one moka lookup: no
+//! database round trip. A miss loads the key (and its team, for `all-team-models` and the
+//! team's block flag) from the store once, however many requests wait for it
+//! (`try_get_with` coalesces them), and caches the answer. Unknown keys are cached too, for
+//! a few seconds, so a client retrying a bad key cannot turn every request into a query.
+//!
+//! Management writes on this replica call [`VirtualKeys::invalidate`] (or
+//! [`VirtualKeys::invalidate_all`] for team changes) right after the database write, so
+//! they take effect on the next request. Other replicas see a change when their entry
+//! expires (`general_settings.user_api_key_cache_ttl`, LiteLLM's default 60 s); cross-replica
+//! invalidation (pub/sub) is not built yet.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use moka::future::Cache;
+use switchyard_llm_types::ErrorKind;
+use switchyard_store::{KeyRow, Store, StoreError, TeamRow};
+
+use crate::error::ApiError;
+
+/// LiteLLM's default `user_api_key_cache_ttl`.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+/// How long "no such key" is remembered: long enough to absorb a retry storm, short enough
+/// that a key created on another replica works almost at once here.
+const NEGATIVE_TTL: Duration = Duration::from_secs(5);
+
+/// Entries kept at most; moka's admission policy keeps the frequently used ones, so a flood
+/// of random keys cannot push out the keys real clients use.
+const MAX_ENTRIES: u64 = 100_000;
+
+/// A key row as auth needs it, with what its team contributes.
+#[derive(Debug, Clone)]
+pub struct ResolvedKey {
+    pub row: KeyRow,
+    /// The key's team, when it has one that exists.
+    pub team: Option<TeamSummary>,
+}
+
+/// The parts of a team row the hot path reads.
+#[derive(Debug, Clone)]
+pub struct TeamSummary {
+    pub team_id: String,
+    pub models: Vec<String>,
+    pub blocked: bool,
+}
+
+impl From<&TeamRow> for TeamSummary {
+    fn from(team: &TeamRow) -> Self {
+        Self {
+            team_id: team.team_id.clone(),
+            models: team.models.clone(),
+            blocked: team.blocked,
+        }
+    }
+}
+
+type Entry = Option<Arc<ResolvedKey>>;
+
+/// Per-entry lifetime: found keys for the configured TTL, unknown keys briefly.
+struct EntryExpiry {
+    ttl: Duration,
+}
+
+impl moka::Expiry<String, Entry> for EntryExpiry {
+    fn expire_after_create(&self, _key: &String, value: &Entry, _now: Instant) -> Option<Duration> {
+        Some(match value {
+            Some(_) => self.ttl,
+            None => NEGATIVE_TTL.min(self.ttl),
+        })
+    }
+}
+
+/// The store-backed key resolver with its cache. Cheap to clone (shared handles).
+#[derive(Clone)]
+pub struct VirtualKeys {
+    store: Store,
+    cache: Cache<String, Entry>,
+}
+
+impl std::fmt::Debug for VirtualKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualKeys")
+            .field("store", &self.store)
+            .field("cached", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+impl VirtualKeys {
+    /// `ttl` bounds how stale an entry may get when the key is changed on another replica.
+    pub fn new(store: Store, ttl: Duration) -> Self {
+        let ttl = if ttl.is_zero() { DEFAULT_TTL } else { ttl };
+        let cache = Cache::builder()
+            .max_capacity(MAX_ENTRIES)
+            .expire_after(EntryExpiry { ttl })
+            .build();
+        Self { store, cache }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The key whose token (sha256 hex) is `hash`, or `None` when there is none.
+    pub async fn resolve(&self, hash: &str) -> Result<Option<Arc<ResolvedKey>>, ApiError> {
+        // The hot path: a hit needs no allocation and no database.
+        if let Some(entry) = self.cache.get(hash).await {
+            return Ok(entry);
+        }
+        let store = self.store.clone();
+        let token = hash.to_owned();
+        self.cache
+            .try_get_with(hash.to_owned(), async move { load(&store, &token).await })
+            .await
+            .map_err(|error| store_error_for_auth(&error))
+    }
+
+    /// Drops one key's entry (after a write to it, or after creating it, which may replace
+    /// a cached "unknown").
+    pub async fn invalidate(&self, hash: &str) {
+        self.cache.invalidate(hash).await;
+    }
+
+    /// Entries in the cache (after pending maintenance), for tests.
+    #[cfg(test)]
+    pub(crate) async fn cached_entries(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.entry_count()
+    }
+
+    /// Drops every entry (team changes affect all of the team's keys).
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
+}
+
+async fn load(store: &Store, token: &str) -> Result<Entry, StoreError> {
+    let Some(row) = store.key_by_hash(token).await? else {
+        return Ok(None);
+    };
+    let team = match row.team_id.as_deref().filter(|t| !t.is_empty()) {
+        Some(team_id) => store
+            .get::<TeamRow>(&[team_id])
+            .await?
+            .as_ref()
+            .map(TeamSummary::from),
+        None => None,
+    };
+    Ok(Some(Arc::new(ResolvedKey { row, team })))
+}
+
+/// A store failure while authenticating: LiteLLM answers 503 `no_db_connection` when the
+/// database cannot be reached; anything else is an internal error.
+fn store_error_for_auth(error: &StoreError) -> ApiError {
+    match error {
+        StoreError::Unavailable(_) => ApiError::typed(
+            ErrorKind::Unavailable,
+            "no_db_connection",
+            "Authentication Error - database unavailable, cannot check the key",
+            None,
+        ),
+        other => {
+            tracing::error!(error = %other, "virtual key lookup failed");
+            ApiError::new(
+                ErrorKind::Internal,
+                "Authentication Error - could not check the key",
+                None,
+            )
+        }
+    }
+}
+
+impl ResolvedKey {
+    /// The checks LiteLLM makes on every request, in its order, after the key was found:
+    /// expired (401 `expired_key`), blocked (401 `auth_error`), team blocked.
+    /// `shown` is how the key may be named in the error (`sk-...abcd`).
+    pub fn check_usable(&self, now: DateTime<Utc>, shown: &str) -> Result<(), ApiError> {
+        if let Some(expires) = self.row.expires {
+            if expires < now {
+                return Err(ApiError::typed(
+                    ErrorKind::Authentication,
+                    "expired_key",
+                    format!(
+                        "Authentication Error - Expired Key. Key Expiry time {} and current time {}",
+                        expires.to_rfc3339_opts(SecondsFormat::Millis, true),
+                        now.to_rfc3339_opts(SecondsFormat::Millis, true)
+                    ),
+                    Some(shown),
+                ));
+            }
+        }
+        if self.row.blocked == Some(true) {
+            return Err(ApiError::new(
+                ErrorKind::Authentication,
+                "Authentication Error, Key is blocked. Update via `/key/unblock` if you're admin.",
+                None,
+            ));
+        }
+        if let Some(team) = self.team.as_ref().filter(|t| t.blocked) {
+            return Err(ApiError::new(
+                ErrorKind::Authentication,
+                format!(
+                    "Authentication Error, Team={} is blocked. Update via `/team/unblock` if you're admin.",
+                    team.team_id
+                ),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether this key may call `model` (the name the client sent, before routing):
+    /// the key's `models` (empty = any; `all-team-models` = the team's list), then the
+    /// team's own `models`. 403 `key_model_access_denied` / `team_model_access_denied`.
+    pub fn check_model(&self, model: &str) -> Result<(), ApiError> {
+        let team_models: &[String] = self.team.as_ref().map_or(&[], |t| &t.models);
+        let key_models = &self.row.models;
+        if !key_models.is_empty() {
+            let allowed = key_models.iter().any(|entry| {
+                if entry == ALL_TEAM_MODELS {
+                    team_models.is_empty() || list_allows(team_models, model)
+                } else {
+                    entry_allows(entry, model)
+                }
+            });
+            if !allowed {
+                return Err(model_denied("key_model_access_denied", "API key", model));
+            }
+        }
+        if !team_models.is_empty() && !list_allows(team_models, model) {
+            return Err(model_denied("team_model_access_denied", "team", model));
+        }
+        Ok(())
+    }
+}
+
+/// The `models` entry meaning "whatever the key's team may use".
+const ALL_TEAM_MODELS: &str = "all-team-models";
+/// The `models` entry meaning "every model of the proxy".
+const ALL_PROXY_MODELS: &str = "all-proxy-models";
+
+fn list_allows(list: &[String], model: &str) -> bool {
+    list.iter().any(|entry| entry_allows(entry, model))
+}
+
+/// One allow-list entry: an exact model name, `all-proxy-models`, `*`, or a wildcard
+/// prefix such as `openai/*`.
+fn entry_allows(entry: &str, model: &str) -> bool {
+    if entry == model || entry == ALL_PROXY_MODELS || entry == "*" {
+        return true;
+    }
+    entry
+        .strip_suffix('*')
+        .is_some_and(|prefix| !prefix.is_empty() && model.starts_with(prefix))
+}
+
+fn model_denied(error_type: &str, what: &str, model: &str) -> ApiError {
+    ApiError::typed(
+        ErrorKind::PermissionDenied,
+        error_type,
+        format!(
+            "The requested model '{model}' is not available for this {what}, or the model name is invalid."
+        ),
+        Some("model"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(models: &[&str], team: Option<&[&str]>) -> ResolvedKey {
+        ResolvedKey {
+            row: KeyRow {
+                token: "t".into(),
+                models: models.iter().map(|m| (*m).to_owned()).collect(),
+                ..KeyRow::default()
+            },
+            team: team.map(|models| TeamSummary {
+                team_id: "team-1".into(),
+                models: models.iter().map(|m| (*m).to_owned()).collect(),
+                blocked: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn model_lists_follow_litellm() {
+        assert!(key(&[], None).check_model("anything").is_ok());
+        assert!(key(&["a"], None).check_model("a").is_ok());
+        let denied = key(&["a"], None).check_model("b").unwrap_err();
+        assert_eq!(denied.status(), 403);
+        assert_eq!(
+            denied.body().error.kind.as_deref(),
+            Some("key_model_access_denied")
+        );
+        assert_eq!(denied.body().error.param.as_deref(), Some("model"));
+        assert!(key(&["openai/*"], None)
+            .check_model("openai/gpt-4o")
+            .is_ok());
+        assert!(key(&["openai/*"], None).check_model("anthropic/x").is_err());
+        assert!(key(&["all-proxy-models"], None).check_model("x").is_ok());
+        // all-team-models follows the team's list.
+        assert!(key(&["all-team-models"], Some(&["t1"]))
+            .check_model("t1")
+            .is_ok());
+        assert!(key(&["all-team-models"], Some(&["t1"]))
+            .check_model("t2")
+            .is_err());
+        // A team list applies even when the key has none.
+        let team_denied = key(&[], Some(&["t1"])).check_model("t2").unwrap_err();
+        assert_eq!(
+            team_denied.body().error.kind.as_deref(),
+            Some("team_model_access_denied")
+        );
+    }
+
+    #[test]
+    fn expired_then_blocked_then_team_blocked() {
+        let now = Utc::now();
+        let mut k = key(&[], Some(&[]));
+        assert!(k.check_usable(now, "sk-...abcd").is_ok());
+        if let Some(team) = k.team.as_mut() {
+            team.blocked = true;
+        }
+        assert!(k
+            .check_usable(now, "sk-...abcd")
+            .unwrap_err()
+            .body()
+            .error
+            .message
+            .contains("Team=team-1 is blocked"));
+        k.row.blocked = Some(true);
+        assert!(k
+            .check_usable(now, "sk-...abcd")
+            .unwrap_err()
+            .body()
+            .error
+            .message
+            .starts_with("Authentication Error, Key is blocked"));
+        k.row.expires = Some(now - chrono::Duration::seconds(1));
+        let expired = k.check_usable(now, "sk-...abcd").unwrap_err();
+        assert_eq!(expired.status(), 401);
+        assert_eq!(expired.body().error.kind.as_deref(), Some("expired_key"));
+        assert_eq!(expired.body().error.param.as_deref(), Some("sk-...abcd"));
+    }
+
+    #[tokio::test]
+    async fn misses_load_once_and_invalidation_takes_effect() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = switchyard_store::StoreConfig::from_url(None, dir.path()).unwrap();
+        let store = Store::connect(&config).await.unwrap();
+        let keys = VirtualKeys::new(store.clone(), DEFAULT_TTL);
+        let hash = switchyard_store::hash_key("sk-cache-test-key-1");
+        assert!(keys.resolve(&hash).await.unwrap().is_none());
+        store
+            .insert(&KeyRow {
+                token: hash.clone(),
+                ..KeyRow::default()
+            })
+            .await
+            .unwrap();
+        // Still the cached "unknown" until invalidated.
+        assert!(keys.resolve(&hash).await.unwrap().is_none());
+        keys.invalidate(&hash).await;
+        let found = keys.resolve(&hash).await.unwrap().unwrap();
+        assert_eq!(found.row.token, hash);
+        // A hit is served from memory even after the row is gone...
+        store.delete::<KeyRow>(&[&hash]).await.unwrap();
+        assert!(keys.resolve(&hash).await.unwrap().is_some());
+        // ...until the write path invalidates it.
+        keys.invalidate(&hash).await;
+        assert!(keys.resolve(&hash).await.unwrap().is_none());
+    }
+}
