@@ -295,6 +295,8 @@ impl Switchyard {
         self.run(CompletionStream(request), gateway, options).await
     }
 
+    /// Embeddings, cached per input item: a batch whose items are partly cached sends only
+    /// the others upstream and merges the answer back in input order.
     pub async fn embeddings(
         &self,
         mut request: EmbeddingRequest,
@@ -307,7 +309,47 @@ impl Switchyard {
             ));
         }
         let gateway = GatewayParams::take(&mut request.extra);
-        self.run(Embeddings(request), gateway, options).await
+        let Some((cache, controls, group)) = self.embedding_cache(&request, &gateway, options)?
+        else {
+            return self.run(Embeddings(request), gateway, options).await;
+        };
+        let split = cache.lookup_embeddings(&group, &request, &controls).await;
+        let model = request.model.clone();
+        let Some(missing) = split.miss_request(&request) else {
+            let body = split.merge(&model, None).map_err(Error::CacheSetup)?;
+            return Ok(cache_hit_response(body, group, None, gateway));
+        };
+        let mut response = self.run(Embeddings(missing), gateway, options).await?;
+        if let Err(error) = cache.store_embeddings(&split, &response.body, &controls) {
+            tracing::warn!(%error, "embeddings not cached");
+        }
+        response.body = split
+            .merge(&model, Some(&response.body))
+            .map_err(Error::CacheSetup)?;
+        Ok(response)
+    }
+
+    /// The cache, controls and model group for an embeddings call, when it is cached.
+    fn embedding_cache(
+        &self,
+        request: &EmbeddingRequest,
+        gateway_params: &GatewayParams,
+        options: &RequestOptions,
+    ) -> Result<Option<(ResponseCache, Controls, String)>, Error> {
+        let Some(cache) = &self.inner.cache else {
+            return Ok(None);
+        };
+        let controls = Controls::parse(
+            gateway_params.get("cache"),
+            options.cache_control.iter().map(String::as_str),
+        )?;
+        if !cache.applies(CallType::Embedding, &controls) {
+            return Ok(None);
+        }
+        let Ok(resolved) = self.inner.router.resolve(&request.model) else {
+            return Ok(None);
+        };
+        Ok(Some((cache.clone(), controls, resolved.model_group)))
     }
 
     /// Serves one call: the requested group with its retries, then its fallbacks.
@@ -658,8 +700,8 @@ operation!(
         }
     }
 );
-// Streamed legacy completions are not reassembled for the cache yet, and embeddings are to be
-// cached per input item by their own path: neither is cached today.
+// Streamed legacy completions are not reassembled for the cache yet; embeddings are cached per
+// input item by `Switchyard::embeddings`, around this operation.
 operation!(
     CompletionStream,
     ChunkStream,
@@ -796,25 +838,39 @@ impl CachePlan {
         operation.cached_answer(&entry)
     }
 
-    /// A cache hit as a response: no deployment, no upstream call.
     fn hit_response<T>(&self, body: T, gateway_params: GatewayParams) -> Response<T> {
-        Response {
+        cache_hit_response(
             body,
-            meta: CallMeta {
-                model_group: self.model_group.clone(),
-                deployment_id: String::new(),
-                provider: String::new(),
-                api_base: None,
-                provider_headers: HeaderMap::new(),
-                upstream_duration: Duration::ZERO,
-                gateway_params,
-                attempted_retries: 0,
-                attempted_fallbacks: 0,
-                max_retries: 0,
-                cache_key: Some(self.storage_key.clone()),
-                cache_hit: true,
-            },
-        }
+            self.model_group.clone(),
+            Some(self.storage_key.clone()),
+            gateway_params,
+        )
+    }
+}
+
+/// A cache hit as a response: no deployment, no upstream call.
+fn cache_hit_response<T>(
+    body: T,
+    model_group: String,
+    cache_key: Option<String>,
+    gateway_params: GatewayParams,
+) -> Response<T> {
+    Response {
+        body,
+        meta: CallMeta {
+            model_group,
+            deployment_id: String::new(),
+            provider: String::new(),
+            api_base: None,
+            provider_headers: HeaderMap::new(),
+            upstream_duration: Duration::ZERO,
+            gateway_params,
+            attempted_retries: 0,
+            attempted_fallbacks: 0,
+            max_retries: 0,
+            cache_key,
+            cache_hit: true,
+        },
     }
 }
 
@@ -1286,6 +1342,55 @@ litellm_settings: {{cache: true, cache_params: {{type: local}}}}
         assert!(hit.meta.cache_hit);
         assert_eq!(hit.body.choices[0].message.text(), text);
         assert_eq!(upstream.request_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn embedding_batches_only_send_uncached_items_upstream() {
+        let upstream = switchyard_mock_upstream::MockUpstream::start()
+            .await
+            .unwrap();
+        let gateway = gateway(&format!(
+            "model_list:
+  - {{model_name: e, litellm_params: {{model: openai/emb, api_base: '{}'}}}}
+litellm_settings: {{cache: true, cache_params: {{type: local}}}}
+",
+            upstream.base_url()
+        ));
+        let options = RequestOptions::default();
+        let request = |items: &[&str]| EmbeddingRequest {
+            model: "e".into(),
+            input: switchyard_llm_types::EmbeddingInput::Texts(
+                items.iter().map(|s| s.to_string()).collect(),
+            ),
+            encoding_format: None,
+            dimensions: None,
+            user: None,
+            extra: Default::default(),
+        };
+        let first = gateway
+            .embeddings(request(&["a", "b"]), &options)
+            .await
+            .unwrap();
+        assert_eq!(first.body.data.len(), 2);
+        let mixed = gateway
+            .embeddings(request(&["b", "c", "a"]), &options)
+            .await
+            .unwrap();
+        assert_eq!(mixed.body.data.len(), 3);
+        assert_eq!(mixed.body.data[0].embedding, first.body.data[1].embedding);
+        assert_eq!(mixed.body.data[2].embedding, first.body.data[0].embedding);
+        let second_call = &upstream.recorded()[1];
+        assert_eq!(
+            second_call.body["input"],
+            serde_json::json!(["c"]),
+            "only the new item goes upstream"
+        );
+        let all_cached = gateway
+            .embeddings(request(&["c", "a"]), &options)
+            .await
+            .unwrap();
+        assert!(all_cached.meta.cache_hit);
+        assert_eq!(upstream.request_count(), 2);
     }
 
     #[test]
