@@ -17,6 +17,7 @@
 //! - [`lifecycle`] — start-up refusals, `switchyard check`, SIGTERM draining.
 //! - [`python`] — the official OpenAI Python SDK against the gateway.
 //! - [`keys`] — virtual keys: `/key/*` and keys on the LLM routes, embedded store and PostgreSQL.
+//! - [`users`] — `/user/*` and `/team/member_*`, the auto-created user key, embedded store and PostgreSQL.
 //! - [`reliability`] — retries, cooldowns, weights and fallbacks across several upstreams.
 
 // Test code throughout, including the helpers outside `#[test]` functions: a panic with context
@@ -41,3 +42,4 @@ mod python;
 mod reliability;
 mod routing;
 mod streaming;
+mod users;

@@ -157,7 +157,9 @@ impl L2 {
         let expiration = ttl
             .map(|ttl| Expiration::PX(i64::try_from(ttl.as_millis().max(1)).unwrap_or(i64::MAX)));
         Self::bounded(
-            self.op_timeout,
+            // Writes run on background tasks, never on a request's path: a slow Redis may take
+            // longer here without delaying anyone, and a dropped write is a lost cache entry.
+            self.admin_timeout,
             client.set::<(), _, _>(key, value, expiration, None, false),
         )
         .await

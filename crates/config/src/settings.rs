@@ -293,6 +293,12 @@ const REQUEST_DEFAULT_KEYS: &[&str] = &[
     "encoding_format",
 ];
 
+/// LiteLLM's per-deployment price keys (`input_cost_per_token`, `output_cost_per_second`,
+/// `cache_read_input_token_cost`, tiered `..._above_128k_tokens`, ...).
+fn is_price_key(key: &str) -> bool {
+    key.contains("_cost_per_") || key.ends_with("_token_cost") || key.contains("_token_cost_above_")
+}
+
 /// `litellm_settings` keys the response cache reads from [`LitellmSettings::other`].
 const CACHE_KEYS: &[&str] = &["litellm_settings.cache", "litellm_settings.cache_params"];
 
@@ -516,7 +522,14 @@ fn parse_litellm_params(
             ));
         }
     }
-    unsupported.extend(fields.rest_paths());
+    // Prices (`input_cost_per_token`, `cache_read_input_token_cost`, ...) stay in `other`,
+    // where the engine's price map reads them.
+    unsupported.extend(
+        fields
+            .rest_paths()
+            .into_iter()
+            .filter(|path| !is_price_key(path.rsplit('.').next().unwrap_or_default())),
+    );
     Ok(LitellmParams {
         other: fields.into_rest(),
         ..params
@@ -705,7 +718,7 @@ environment_variables:
             r#"
 model_list:
   - model_name: m
-    litellm_params: {model: openai/m, input_cost_per_token: 0.1}
+    litellm_params: {model: openai/m, input_cost_per_token: 0.1, order_by: x}
 router_settings: {redis_host: localhost, routing_strategy: least-busy}
 litellm_settings: {cache: true, success_callback: [langfuse]}
 general_settings: {database_url: "postgres://x", enforce_user_param: true}
@@ -719,7 +732,7 @@ guardrails: []
             .iter()
             .any(|k| k.starts_with("litellm_settings.cache")));
         for expected in [
-            "model_list[0].litellm_params.input_cost_per_token",
+            "model_list[0].litellm_params.order_by",
             "router_settings.redis_host",
             "litellm_settings.success_callback",
             "general_settings.enforce_user_param",

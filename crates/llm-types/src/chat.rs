@@ -157,7 +157,7 @@ impl ChatMessage {
             Some(MessageContent::Parts(parts)) => parts
                 .iter()
                 .filter_map(|part| match part {
-                    ContentPart::Text { text } => Some(text.as_str()),
+                    ContentPart::Text { text, .. } => Some(text.as_str()),
                     _ => None,
                 })
                 .collect::<Vec<_>>()
@@ -179,9 +179,15 @@ pub enum MessageContent {
 pub enum ContentPart {
     Text {
         text: String,
+        /// Fields beside `text` (e.g. `cache_control`), kept for providers that read them.
+        #[serde(flatten)]
+        extra: Extra,
     },
     ImageUrl {
         image_url: ImageUrl,
+        /// Fields beside `image_url` (e.g. `cache_control`).
+        #[serde(flatten)]
+        extra: Extra,
     },
     /// Any other part type (`input_audio`, `file`, provider extensions) passes through as is.
     #[serde(untagged)]

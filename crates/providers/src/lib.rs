@@ -6,6 +6,7 @@
 //!   model-string parsing and tells which families this build implements.
 //! - [`openai_compat`] — the OpenAI-compatible family; each vendor is a row in a dialect table
 //!   (default base URL, key variable), not a module of its own.
+//! - [`anthropic`] — the Anthropic Messages API: request, response and stream translation.
 //! - [`mock`] — the built-in mock (`mock_response`), so a gateway answers with no provider key.
 //! - [`sse`] — server-sent-event decoding, shared by every streaming adapter.
 //! - [`http`] — the pooled upstream HTTP client and upstream error mapping.
@@ -14,6 +15,7 @@
 //! Adapters translate and transport; they never decide where a call goes (that is the
 //! router's job) or what it costs (the budget crate's).
 
+pub mod anthropic;
 pub mod error;
 pub mod http;
 pub mod mock;
@@ -22,6 +24,7 @@ pub mod provider;
 pub mod registry;
 pub mod sse;
 
+pub use anthropic::{Anthropic, AnthropicTarget};
 pub use error::ProviderError;
 pub use http::HttpClient;
 pub use mock::MockProvider;

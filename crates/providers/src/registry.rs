@@ -10,6 +10,8 @@ use crate::openai_compat::Dialect;
 pub enum ProviderFamily {
     /// An OpenAI-compatible HTTP API, with the vendor's defaults.
     OpenAiCompatible(Dialect),
+    /// The Anthropic Messages API (`anthropic/`).
+    Anthropic,
     /// A provider LiteLLM knows that this build does not implement yet: the config loads, the
     /// deployment is reported at start-up, and calls answer a clear error.
     NotImplemented,
@@ -27,7 +29,6 @@ pub struct ProviderSpec {
 
 /// Prefixes LiteLLM accepts whose adapters arrive with later work.
 const KNOWN_NOT_IMPLEMENTED: &[&str] = &[
-    "anthropic",
     "azure",
     "azure_ai",
     "azure_text",
@@ -115,6 +116,9 @@ fn family_of(provider: &str) -> Option<ProviderFamily> {
     if let Some(dialect) = Dialect::from_prefix(provider) {
         return Some(ProviderFamily::OpenAiCompatible(dialect));
     }
+    if provider == "anthropic" {
+        return Some(ProviderFamily::Anthropic);
+    }
     KNOWN_NOT_IMPLEMENTED
         .contains(&provider)
         .then_some(ProviderFamily::NotImplemented)
@@ -176,6 +180,13 @@ mod tests {
         assert_eq!(parse_model("gpt-4o", None).unwrap().provider, "openai");
         assert_eq!(
             parse_model("claude-3-5-sonnet", None).unwrap().family,
+            ProviderFamily::Anthropic
+        );
+        let spec = parse_model("anthropic/claude-sonnet-4-20250514", None).unwrap();
+        assert_eq!(spec.family, ProviderFamily::Anthropic);
+        assert_eq!(spec.upstream_model, "claude-sonnet-4-20250514");
+        assert_eq!(
+            parse_model("gemini/gemini-2.0-flash", None).unwrap().family,
             ProviderFamily::NotImplemented
         );
         let error = parse_model("frobnicate/x", None).unwrap_err();

@@ -23,6 +23,7 @@ const ATTEMPTED_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempt
 const ATTEMPTED_FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
 const MAX_RETRIES: HeaderName = HeaderName::from_static("x-litellm-max-retries");
 const CACHE_KEY: HeaderName = HeaderName::from_static("x-litellm-cache-key");
+const RESPONSE_COST: HeaderName = HeaderName::from_static("x-litellm-response-cost");
 
 /// A new call id (also the future spend-log `request_id`).
 pub fn new_call_id() -> String {
@@ -58,6 +59,36 @@ pub fn event_stream(body: Body, meta: &CallMeta, call_id: &str, started: Instant
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     call_headers(headers, meta, call_id, started);
     response
+}
+
+/// The engine's answer for a JSON call: the body, or the error.
+pub fn json_outcome<T: Serialize>(
+    outcome: Result<switchyard::Response<T>, switchyard::Error>,
+    call_id: &str,
+    started: Instant,
+) -> Response {
+    match outcome {
+        Ok(response) => json(&response.body, &response.meta, call_id, started),
+        Err(error) => error_response(error.into(), call_id),
+    }
+}
+
+/// The engine's answer for a streamed call: the event stream, or the error (before any byte
+/// was sent, so it is a plain JSON error with its status).
+pub fn stream_outcome(
+    outcome: Result<switchyard::Response<switchyard::providers::ChunkStream>, switchyard::Error>,
+    call_id: &str,
+    started: Instant,
+) -> Response {
+    match outcome {
+        Ok(response) => event_stream(
+            crate::sse::body(response.body),
+            &response.meta,
+            call_id,
+            started,
+        ),
+        Err(error) => error_response(error.into(), call_id),
+    }
 }
 
 /// An error response that still carries the call id, so clients can quote it.
@@ -99,6 +130,9 @@ fn call_headers(headers: &mut HeaderMap, meta: &CallMeta, call_id: &str, started
     );
     if let Some(key) = &meta.cache_key {
         put(CACHE_KEY, key);
+    }
+    if let Some(cost) = meta.response_cost {
+        put(RESPONSE_COST, &cost.to_string());
     }
     headers.insert(ATTEMPTED_RETRIES, HeaderValue::from(meta.attempted_retries));
     headers.insert(

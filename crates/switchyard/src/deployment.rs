@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use switchyard_config::{Config, ConfigError, ModelEntry};
 use switchyard_providers::registry::{parse_model, ProviderFamily};
 use switchyard_providers::{
-    HttpClient, MockProvider, OpenAiCompatible, OpenAiCompatibleTarget, Provider, ProviderError,
+    Anthropic, AnthropicTarget, HttpClient, MockProvider, OpenAiCompatible, OpenAiCompatibleTarget,
+    Provider, ProviderError,
 };
 use switchyard_router::{Deployment, Weights};
 
@@ -28,6 +29,8 @@ pub struct DeploymentHandle {
     pub stream_timeout: Duration,
     /// The entry as `/model/info` shows it: secrets removed.
     pub public_info: Value,
+    /// `model_info.base_model`: which price-map entry prices this deployment.
+    pub base_model: Option<String>,
 }
 
 /// Builds every deployment of a config, or the first validation error with its field path.
@@ -102,6 +105,20 @@ fn build_one(
                 })?;
                 (Arc::new(provider), Some(base))
             }
+            ProviderFamily::Anthropic => {
+                let mut target = AnthropicTarget::resolve(
+                    params.api_base.as_deref(),
+                    params.api_key.as_ref().map(|key| key.expose()),
+                    env,
+                );
+                target.extra_headers = params.extra_headers.clone();
+                target.request_defaults = params.request_defaults.clone();
+                let base = target.base_url.clone();
+                let provider = Anthropic::new(target, client.clone()).map_err(|reason| {
+                    ConfigError::invalid(format!("{}.litellm_params", entry.path), reason)
+                })?;
+                (Arc::new(provider), Some(base))
+            }
             ProviderFamily::NotImplemented => {
                 warning = Some(format!(
                     "{model_path}: provider '{}' is not supported by this build yet; requests \
@@ -136,6 +153,7 @@ fn build_one(
             &format!("{}.litellm_params.stream_timeout", entry.path),
         )?,
         public_info: public_info(entry),
+        base_model: entry.model_info.base_model.clone(),
     };
     Ok((handle, warning))
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use http::HeaderMap;
+use switchyard_budget::{cost_of, ModelPrice, PriceMap};
 use switchyard_cache::{
     replay_chat_stream, CacheKey, CachedEntry, CallType, Controls, ResponseCache, StreamAssembler,
 };
@@ -76,6 +77,9 @@ pub struct CallMeta {
     pub cache_key: Option<String>,
     /// Whether the answer came from the cache (no upstream call; costs nothing).
     pub cache_hit: bool,
+    /// USD cost of the call (`x-litellm-response-cost`), when the answer carried usage and the
+    /// model has a price; streams are priced when they end, not here.
+    pub response_cost: Option<f64>,
 }
 
 /// A successful call: the body and how it was served.
@@ -113,6 +117,8 @@ struct Inner {
     router: Router<DeploymentHandle>,
     /// The response cache, when `litellm_settings.cache` is on.
     cache: Option<ResponseCache>,
+    /// Model prices (the shipped table plus per-deployment custom prices).
+    prices: PriceMap,
     retry: RetrySettings,
     reliability: ReliabilitySettings,
     config: Config,
@@ -187,10 +193,12 @@ impl Switchyard {
         );
         let env = |name: &str| config.env.get(name).map(str::to_owned);
         let cache = ResponseCache::from_settings(&config.litellm_settings.other, &env)?;
+        let prices = price_map(&config)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 router,
                 cache,
+                prices,
                 retry,
                 reliability: ReliabilitySettings { fallbacks },
                 config,
@@ -383,7 +391,15 @@ impl Switchyard {
             )
             .await
         {
-            Ok(done) => return Ok(finish(done, gateway_params, progress, cache_plan)),
+            Ok(done) => {
+                return Ok(finish(
+                    &self.inner.prices,
+                    done,
+                    gateway_params,
+                    progress,
+                    cache_plan,
+                ))
+            }
             Err(failure) => failure,
         };
         let Some(failed_group) = first_error
@@ -425,7 +441,15 @@ impl Switchyard {
                 )
                 .await
             {
-                Ok(done) => return Ok(finish(done, gateway_params, progress, cache_plan)),
+                Ok(done) => {
+                    return Ok(finish(
+                        &self.inner.prices,
+                        done,
+                        gateway_params,
+                        progress,
+                        cache_plan,
+                    ))
+                }
                 Err(failure) => {
                     if controls.fallbacks.is_none() && failure.allows_fallback() {
                         queue.extend(reliability.fallbacks.targets(
@@ -534,6 +558,8 @@ impl Switchyard {
                     router.health().record_success(index);
                     return Ok(Done {
                         body: upstream.body,
+                        upstream_model: plan.upstream_model.clone(),
+                        base_model: deployment.handle.base_model.clone(),
                         headers: upstream.headers,
                         upstream_duration: started.elapsed(),
                         model_group: group,
@@ -792,6 +818,9 @@ impl GroupFailure {
 /// A successful attempt, before it becomes a [`Response`].
 struct Done<T> {
     body: T,
+    /// The model name the upstream was asked for (after wildcard substitution).
+    upstream_model: String,
+    base_model: Option<String>,
     headers: HeaderMap,
     upstream_duration: Duration,
     model_group: String,
@@ -817,6 +846,7 @@ impl<T> Done<T> {
                 max_retries: progress.max_retries,
                 cache_key: None,
                 cache_hit: false,
+                response_cost: None,
             },
         }
     }
@@ -848,6 +878,27 @@ impl CachePlan {
     }
 }
 
+/// The shipped price table, with each deployment's own prices (`input_cost_per_token`, ... in
+/// `litellm_params` or `model_info`) registered under its id.
+fn price_map(config: &Config) -> Result<PriceMap, Error> {
+    let mut prices =
+        PriceMap::shipped().map_err(|error| Error::invalid(error.to_string(), None))?;
+    for entry in &config.model_list {
+        let custom =
+            ModelPrice::from_deployment(&entry.litellm_params.other, Some(&entry.model_info.other))
+                .map_err(|error| {
+                    Error::Config(switchyard_config::ConfigError::invalid(
+                        format!("{}.litellm_params", entry.path),
+                        error.to_string(),
+                    ))
+                })?;
+        if let Some(price) = custom {
+            prices.register_deployment(entry.id.clone(), price);
+        }
+    }
+    Ok(prices)
+}
+
 /// A cache hit as a response: no deployment, no upstream call.
 fn cache_hit_response<T>(
     body: T,
@@ -870,6 +921,7 @@ fn cache_hit_response<T>(
             max_retries: 0,
             cache_key,
             cache_hit: true,
+            response_cost: Some(0.0),
         },
     }
 }
@@ -878,6 +930,11 @@ fn cache_hit_response<T>(
 trait Cacheable: Sized {
     /// Stores the answer (a stream: once it completed) and hands it on unchanged.
     fn store(self, plan: CachePlan) -> Self;
+
+    /// The token usage the answer reports (streams report theirs at the end).
+    fn usage(&self) -> Option<&switchyard_llm_types::Usage> {
+        None
+    }
 }
 
 macro_rules! cacheable_json {
@@ -889,6 +946,10 @@ macro_rules! cacheable_json {
                     Err(error) => tracing::warn!(%error, "response not cached: cannot encode it"),
                 }
                 self
+            }
+
+            fn usage(&self) -> Option<&switchyard_llm_types::Usage> {
+                self.usage.as_ref()
             }
         }
     )*};
@@ -953,12 +1014,26 @@ impl futures::Stream for CachingStream {
 
 /// A successful attempt as the response, stored in the cache on the way when cacheable.
 fn finish<T: Cacheable>(
+    prices: &PriceMap,
     done: Done<T>,
     gateway_params: GatewayParams,
     progress: Progress,
     cache_plan: Option<CachePlan>,
 ) -> Response<T> {
+    let price = prices.lookup(
+        Some(&done.deployment_id),
+        done.base_model.as_deref(),
+        Some(&done.provider),
+        &done.upstream_model,
+    );
+    let cost = match (price, done.body.usage()) {
+        (Some(found), Some(usage)) => Some(cost_of(usage, found.price)),
+        // Usage but no price: the call is free as far as we know (LiteLLM reports 0 too).
+        (None, Some(_)) => Some(0.0),
+        (_, None) => None,
+    };
     let mut response = done.into_response(gateway_params, progress);
+    response.meta.response_cost = cost;
     if let Some(plan) = cache_plan {
         response.meta.cache_key = Some(plan.storage_key.clone());
         response.body = response.body.store(plan);
@@ -1393,12 +1468,42 @@ litellm_settings: {{cache: true, cache_params: {{type: local}}}}
         assert_eq!(upstream.request_count(), 2);
     }
 
+    #[tokio::test]
+    async fn responses_are_priced_from_custom_or_shipped_prices() {
+        let gateway = gateway(
+            "model_list:
+  - {model_name: custom, litellm_params: {model: openai/my-model, mock_response: hi, input_cost_per_token: 0.001, output_cost_per_token: 0.002}}
+  - {model_name: shipped, litellm_params: {model: openai/gpt-4o-mini, mock_response: hi}}
+  - {model_name: unknown, litellm_params: {model: openai/nobody-prices-this, mock_response: hi}}
+",
+        );
+        assert!(gateway.warnings().is_empty(), "{:?}", gateway.warnings());
+        let options = RequestOptions::default();
+        // The mock reports 10 prompt and 20 completion tokens.
+        let custom = gateway.chat(chat("custom"), &options).await.unwrap();
+        let cost = custom.meta.response_cost.unwrap();
+        assert!(
+            (cost - (10.0 * 0.001 + 20.0 * 0.002)).abs() < 1e-12,
+            "{cost}"
+        );
+        let shipped = gateway.chat(chat("shipped"), &options).await.unwrap();
+        assert!(shipped.meta.response_cost.unwrap() > 0.0);
+        let unknown = gateway.chat(chat("unknown"), &options).await.unwrap();
+        assert_eq!(unknown.meta.response_cost, Some(0.0));
+    }
+
     #[test]
     fn unimplemented_providers_load_with_a_warning() {
-        let gateway = gateway("model_list:\n  - model_name: c\n    litellm_params: {model: anthropic/claude-3-5-sonnet, api_key: k}\n");
+        let gateway = gateway("model_list:\n  - model_name: c\n    litellm_params: {model: gemini/gemini-2.0-flash, api_key: k}\n");
         assert!(gateway
             .warnings()
             .iter()
-            .any(|w| w.contains("provider 'anthropic'")));
+            .any(|w| w.contains("provider 'gemini'")));
+    }
+
+    #[test]
+    fn anthropic_deployments_load_without_a_warning() {
+        let gateway = gateway("model_list:\n  - model_name: c\n    litellm_params: {model: anthropic/claude-3-5-sonnet, api_key: k}\n");
+        assert!(gateway.warnings().is_empty(), "{:?}", gateway.warnings());
     }
 }

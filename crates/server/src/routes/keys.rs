@@ -197,7 +197,7 @@ impl KeyFields {
 
 /// A key row as the API shows it: the row's columns (never a plaintext key) plus LiteLLM's
 /// derived fields. `tags` and `guardrails` are lifted out of `metadata` as LiteLLM does.
-fn key_json(row: &KeyRow) -> Map<String, Value> {
+pub(super) fn key_json(row: &KeyRow) -> Map<String, Value> {
     let mut out = match serde_json::to_value(row) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
@@ -228,7 +228,7 @@ fn check_custom_key(key: &str, param: &str) -> Result<(), ApiError> {
 }
 
 /// 400 when another key already has this alias (LiteLLM keeps aliases unique).
-async fn check_alias_free(
+pub(super) async fn check_alias_free(
     store: &Store,
     alias: &str,
     except: Option<&str>,
@@ -288,7 +288,7 @@ async fn existing(store: &Store, key_or_hash: &str) -> Result<KeyRow, ApiError> 
 }
 
 /// Drops the auth-cache entry of `token` on this replica.
-async fn invalidate(gateway: &Gateway, token: &str) {
+pub(super) async fn invalidate(gateway: &Gateway, token: &str) {
     if let Some(keys) = gateway.authenticator().virtual_keys() {
         keys.invalidate(token).await;
     }
@@ -305,7 +305,19 @@ pub async fn generate(
     headers: HeaderMap,
     JsonBody(fields): JsonBody<KeyFields>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = admin::store(&gateway)?;
+    let out = create(&gateway, &caller, &headers, &fields).await?;
+    Ok(Json(Value::Object(out)))
+}
+
+/// Creates a key from `fields` (validated here) and returns `/key/generate`'s response
+/// body, with the plaintext `key` (shown this once). Also used by `/user/new`.
+pub(super) async fn create(
+    gateway: &Gateway,
+    caller: &Caller,
+    headers: &HeaderMap,
+    fields: &KeyFields,
+) -> Result<Map<String, Value>, ApiError> {
+    let store = admin::store(gateway)?;
     fields.validate()?;
     let raw = match &fields.key {
         Some(custom) => {
@@ -329,11 +341,11 @@ pub async fn generate(
     fields.apply(&mut row)?;
     let row = store.insert(&row).await?;
     // A custom key may have been tried before and cached as unknown.
-    invalidate(&gateway, &row.token).await;
+    invalidate(gateway, &row.token).await;
     admin::audit(
         store,
-        &headers,
-        &caller,
+        headers,
+        caller,
         Audit {
             action: "created",
             table_name: TABLE,
@@ -347,7 +359,7 @@ pub async fn generate(
     fields.echo(&mut out);
     out.insert("key".into(), json!(raw));
     out.insert("litellm_budget_table".into(), Value::Null);
-    Ok(Json(Value::Object(out)))
+    Ok(out)
 }
 
 #[derive(Debug, Default, Deserialize)]

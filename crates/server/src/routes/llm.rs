@@ -15,7 +15,6 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{parse_json, JsonBody};
 use crate::respond::{self, error_response, new_call_id};
-use crate::sse;
 use crate::state::Gateway;
 
 /// Per-request overrides sent as headers (`x-litellm-timeout`, `x-litellm-stream-timeout`).
@@ -122,9 +121,7 @@ pub async fn chat_for_path_model(
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
-    let checked = with_model::<ChatCompletionRequest>(body, model)
-        .and_then(|request| caller.check_model(&request.model).map(|()| request));
-    match checked {
+    match path_request::<ChatCompletionRequest>(&caller, body, model) {
         Ok(request) => serve_chat(&gateway, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
     }
@@ -137,9 +134,7 @@ pub async fn completion_for_path_model(
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
-    let checked = with_model::<CompletionRequest>(body, model)
-        .and_then(|request| caller.check_model(&request.model).map(|()| request));
-    match checked {
+    match path_request::<CompletionRequest>(&caller, body, model) {
         Ok(request) => serve_completion(&gateway, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
     }
@@ -152,12 +147,21 @@ pub async fn embeddings_for_path_model(
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
-    let checked = with_model::<EmbeddingRequest>(body, model)
-        .and_then(|request| caller.check_model(&request.model).map(|()| request));
-    match checked {
+    match path_request::<EmbeddingRequest>(&caller, body, model) {
         Ok(request) => serve_embeddings(&gateway, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
     }
+}
+
+/// A request on a route that names the model in its path, checked against the caller's
+/// allowed models.
+fn path_request<T: DeserializeOwned>(
+    caller: &Caller,
+    body: Value,
+    model: String,
+) -> Result<T, ApiError> {
+    caller.check_model(&model)?;
+    with_model(body, model)
 }
 
 /// Azure-style routes name the model (deployment) in the path; it wins over the body's.
@@ -191,17 +195,13 @@ async fn serve_chat(
     let call_id = new_call_id();
     let engine = gateway.engine();
     if request.is_stream() {
-        match engine.chat_stream(request, options).await {
-            Ok(response) => {
-                respond::event_stream(sse::body(response.body), &response.meta, &call_id, started)
-            }
-            Err(error) => error_response(error.into(), &call_id),
-        }
+        respond::stream_outcome(
+            engine.chat_stream(request, options).await,
+            &call_id,
+            started,
+        )
     } else {
-        match engine.chat(request, options).await {
-            Ok(response) => respond::json(&response.body, &response.meta, &call_id, started),
-            Err(error) => error_response(error.into(), &call_id),
-        }
+        respond::json_outcome(engine.chat(request, options).await, &call_id, started)
     }
 }
 
@@ -214,17 +214,13 @@ async fn serve_completion(
     let call_id = new_call_id();
     let engine = gateway.engine();
     if request.is_stream() {
-        match engine.completion_stream(request, options).await {
-            Ok(response) => {
-                respond::event_stream(sse::body(response.body), &response.meta, &call_id, started)
-            }
-            Err(error) => error_response(error.into(), &call_id),
-        }
+        respond::stream_outcome(
+            engine.completion_stream(request, options).await,
+            &call_id,
+            started,
+        )
     } else {
-        match engine.completion(request, options).await {
-            Ok(response) => respond::json(&response.body, &response.meta, &call_id, started),
-            Err(error) => error_response(error.into(), &call_id),
-        }
+        respond::json_outcome(engine.completion(request, options).await, &call_id, started)
     }
 }
 
@@ -235,8 +231,6 @@ async fn serve_embeddings(
 ) -> Response {
     let started = Instant::now();
     let call_id = new_call_id();
-    match gateway.engine().embeddings(request, options).await {
-        Ok(response) => respond::json(&response.body, &response.meta, &call_id, started),
-        Err(error) => error_response(error.into(), &call_id),
-    }
+    let outcome = gateway.engine().embeddings(request, options).await;
+    respond::json_outcome(outcome, &call_id, started)
 }

@@ -7,6 +7,7 @@
 //! - [`health`] — `/health/liveliness` (sic, as LiteLLM), `/health/liveness`,
 //!   `/health/readiness` and `/`; public.
 //! - [`keys`] — `/key/*`, the virtual-key management API; [`teams`] — `/team/*` basics;
+//!   [`members`] — `/team/member_*`; [`users`] — `/user/*`;
 //!   [`admin`] holds what the management routes share (admin gate, audit log).
 
 pub mod admin;
@@ -14,8 +15,10 @@ pub mod cache;
 pub mod health;
 pub mod keys;
 pub mod llm;
+pub mod members;
 pub mod models;
 pub mod teams;
+pub mod users;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -67,6 +70,14 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/team/list", get(teams::list))
         .route("/team/block", post(teams::block))
         .route("/team/unblock", post(teams::unblock))
+        .route("/team/member_add", post(members::add))
+        .route("/team/member_update", post(members::update))
+        .route("/team/member_delete", post(members::delete))
+        .route("/user/new", post(users::new))
+        .route("/user/info", get(users::info))
+        .route("/user/update", post(users::update))
+        .route("/user/delete", post(users::delete))
+        .route("/user/list", get(users::list))
         .route("/cache/ping", get(cache::ping))
         .route("/cache/delete", post(cache::delete))
         .route("/cache/flushall", post(cache::flush_all))

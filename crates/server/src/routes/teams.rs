@@ -5,8 +5,10 @@
 //! clears the whole auth cache on this replica (team changes are rare; tracking which
 //! cached keys belong to which team is not worth it).
 //!
-//! Not yet: `member_add` / `member_update` / `member_delete` (memberships are stored as
-//! given in `members_with_roles` only), `/team/model/add|delete`, team admins' rights.
+//! Memberships: `/team/member_*` live in [`super::members`]; `members_with_roles` given to
+//! `/team/new` or `/team/update` is stored as given (no membership rows).
+//!
+//! Not yet: `/team/model/add|delete`, team admins' rights.
 
 use axum::extract::State;
 use axum::Json;
@@ -24,7 +26,7 @@ use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::state::Gateway;
 
-const TABLE: &str = "LiteLLM_TeamTable";
+pub(super) const TABLE: &str = "LiteLLM_TeamTable";
 /// Keys and memberships shown by `/team/info`, and teams per `/team/list` page at most.
 const MAX_LISTED: u32 = 100;
 
@@ -134,17 +136,7 @@ impl TeamFields {
             row.max_parallel_requests = self.max_parallel_requests;
         }
         if let Some(members) = &self.members_with_roles {
-            row.members_with_roles = json!(members);
-            // LiteLLM's denormalised id lists.
-            let ids = |role: Option<&str>| -> Vec<String> {
-                members
-                    .iter()
-                    .filter(|m| role.is_none_or(|r| m.role == r))
-                    .filter_map(|m| m.user_id.clone())
-                    .collect()
-            };
-            row.admins = ids(Some("admin"));
-            row.members = ids(None);
+            set_members(row, members);
         }
         if let Some(v) = &self.metadata {
             row.metadata = Value::Object(v.clone());
@@ -169,11 +161,30 @@ impl TeamFields {
     }
 }
 
-fn to_value(row: &TeamRow) -> Value {
+/// The team's `members_with_roles` (empty when absent or not a list of members).
+pub(super) fn members_of(row: &TeamRow) -> Vec<Member> {
+    serde_json::from_value(row.members_with_roles.clone()).unwrap_or_default()
+}
+
+/// Sets `members_with_roles` and LiteLLM's denormalised `admins` / `members` id lists.
+pub(super) fn set_members(row: &mut TeamRow, members: &[Member]) {
+    row.members_with_roles = json!(members);
+    let ids = |role: Option<&str>| -> Vec<String> {
+        members
+            .iter()
+            .filter(|m| role.is_none_or(|r| m.role == r))
+            .filter_map(|m| m.user_id.clone())
+            .collect()
+    };
+    row.admins = ids(Some("admin"));
+    row.members = ids(None);
+}
+
+pub(super) fn to_value(row: &TeamRow) -> Value {
     serde_json::to_value(row).unwrap_or(Value::Null)
 }
 
-fn team_not_found(team_id: &str) -> ApiError {
+pub(super) fn team_not_found(team_id: &str) -> ApiError {
     ApiError::new(
         ErrorKind::NotFound,
         format!("Team not found, passed team_id={team_id}"),
@@ -181,7 +192,7 @@ fn team_not_found(team_id: &str) -> ApiError {
     )
 }
 
-async fn existing(store: &Store, team_id: &str) -> Result<TeamRow, ApiError> {
+pub(super) async fn existing(store: &Store, team_id: &str) -> Result<TeamRow, ApiError> {
     store
         .get::<TeamRow>(&[team_id])
         .await?
@@ -194,7 +205,7 @@ fn clear_auth_cache(gateway: &Gateway) {
     }
 }
 
-fn required(value: Option<&str>, name: &str) -> Result<String, ApiError> {
+pub(super) fn required(value: Option<&str>, name: &str) -> Result<String, ApiError> {
     value
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
@@ -267,11 +278,15 @@ pub async fn info(
             Page::first(MAX_LISTED),
         )
         .await?;
+    let mut shown = Vec::with_capacity(memberships.len());
+    for membership in &memberships {
+        shown.push(super::members::membership_json(store, membership).await?);
+    }
     Ok(Json(json!({
         "team_id": team_id,
         "team_info": to_value(&row),
         "keys": keys,
-        "team_memberships": memberships,
+        "team_memberships": shown,
     })))
 }
 
@@ -312,8 +327,8 @@ pub struct DeleteRequest {
     team_ids: Vec<String>,
 }
 
-/// `POST /team/delete` `{"team_ids": [...]}` — deletes the teams and their keys; nothing is
-/// deleted if one team is missing.
+/// `POST /team/delete` `{"team_ids": [...]}` — deletes the teams, their keys and their
+/// memberships; nothing is deleted if one team is missing.
 pub async fn delete(
     State(gateway): State<Gateway>,
     AdminCaller(caller): AdminCaller,
@@ -343,6 +358,25 @@ pub async fn delete(
             }
             for key in &keys {
                 store.delete::<KeyRow>(&[&key.token]).await?;
+            }
+        }
+        // Its memberships (and their budgets) too, and the team from its users' `teams`.
+        let mut team = row.clone();
+        loop {
+            let memberships = store
+                .list::<TeamMemberRow>(
+                    &TeamMemberFilter {
+                        team_id: Some(row.team_id.clone()),
+                        user_id: None,
+                    },
+                    Page::first(MAX_LISTED),
+                )
+                .await?;
+            if memberships.is_empty() {
+                break;
+            }
+            for membership in &memberships {
+                super::members::remove_member(store, &mut team, &membership.user_id).await?;
             }
         }
         store.delete::<TeamRow>(&[&row.team_id]).await?;
