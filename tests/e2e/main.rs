@@ -13,6 +13,7 @@
 //! - [`endpoints`] — `/embeddings` and `/completions`.
 //! - [`errors`] — every error the client API documents.
 //! - [`models`] — `/models`, `/models/{id}`, `/model/info`, health probes.
+//! - [`health`] — `/health`: deployments probed upstream, healthy/unhealthy, `?model=`, admin only.
 //! - [`routing`] — wildcards, aliases, `mock_response`.
 //! - [`lifecycle`] — start-up refusals, `switchyard check`, SIGTERM draining.
 //! - [`python`] — the official OpenAI Python SDK against the gateway.
@@ -35,6 +36,7 @@ mod chat;
 mod common;
 mod endpoints;
 mod errors;
+mod health;
 mod keys;
 mod lifecycle;
 mod models;

@@ -293,6 +293,9 @@ const REQUEST_DEFAULT_KEYS: &[&str] = &[
     "encoding_format",
 ];
 
+/// `litellm_params` keys a provider adapter reads from [`LitellmParams::other`].
+const PROVIDER_KEYS: &[&str] = &["azure_ad_token"];
+
 /// LiteLLM's per-deployment price keys (`input_cost_per_token`, `output_cost_per_second`,
 /// `cache_read_input_token_cost`, tiered `..._above_128k_tokens`, ...).
 fn is_price_key(key: &str) -> bool {
@@ -524,12 +527,10 @@ fn parse_litellm_params(
     }
     // Prices (`input_cost_per_token`, `cache_read_input_token_cost`, ...) stay in `other`,
     // where the engine's price map reads them.
-    unsupported.extend(
-        fields
-            .rest_paths()
-            .into_iter()
-            .filter(|path| !is_price_key(path.rsplit('.').next().unwrap_or_default())),
-    );
+    unsupported.extend(fields.rest_paths().into_iter().filter(|path| {
+        let key = path.rsplit('.').next().unwrap_or_default();
+        !is_price_key(key) && !PROVIDER_KEYS.contains(&key)
+    }));
     Ok(LitellmParams {
         other: fields.into_rest(),
         ..params
@@ -548,6 +549,9 @@ fn parse_model_info(mut fields: Fields) -> Result<ModelInfo, ConfigError> {
     })
 }
 
+/// The `routing_strategy` values the router implements; others fall back to simple-shuffle.
+pub const SUPPORTED_ROUTING_STRATEGIES: &[&str] = &["simple-shuffle", "least-busy"];
+
 fn parse_router_settings(
     value: Option<Value>,
     unsupported: &mut Vec<String>,
@@ -555,7 +559,7 @@ fn parse_router_settings(
     let mut fields = Fields::section("router_settings", value)?;
     let routing_strategy: Option<String> = fields.take("routing_strategy")?;
     if let Some(strategy) = &routing_strategy {
-        if strategy != "simple-shuffle" {
+        if !SUPPORTED_ROUTING_STRATEGIES.contains(&strategy.as_str()) {
             unsupported.push(format!(
                 "router_settings.routing_strategy ({strategy:?} not supported yet; using simple-shuffle)"
             ));
@@ -719,7 +723,7 @@ environment_variables:
 model_list:
   - model_name: m
     litellm_params: {model: openai/m, input_cost_per_token: 0.1, order_by: x}
-router_settings: {redis_host: localhost, routing_strategy: least-busy}
+router_settings: {redis_host: localhost, routing_strategy: latency-based-routing}
 litellm_settings: {cache: true, success_callback: [langfuse]}
 general_settings: {database_url: "postgres://x", enforce_user_param: true}
 guardrails: []
@@ -744,7 +748,10 @@ guardrails: []
                 config.unsupported
             );
         }
-        assert!(config.unsupported.iter().any(|k| k.contains("least-busy")));
+        assert!(config
+            .unsupported
+            .iter()
+            .any(|k| k.contains("latency-based-routing")));
         assert!(!config
             .unsupported
             .iter()

@@ -108,12 +108,23 @@ pub fn upstream_error(
                 trimmed
             }
         });
+    // Azure's content filter answers 400 with `code: content_filter`; some API versions only
+    // say so in `innererror.code`, next to a generic `code`.
+    let filtered = error
+        .and_then(|e| e.pointer("/innererror/code"))
+        .and_then(Value::as_str)
+        == Some("ResponsibleAIPolicyViolation");
+    let code = if filtered {
+        Some("content_filter".to_owned())
+    } else {
+        field("code")
+    };
     ProviderError::from_upstream(
         provider,
         status,
         message,
         field("type"),
-        field("code"),
+        code,
         field("param"),
         retry_after,
     )
@@ -140,6 +151,23 @@ mod tests {
         assert_eq!(error.status(), 429);
         assert_eq!(error.retry_after_secs(), Some(3));
         assert!(error.to_string().ends_with("Rate limit reached"));
+    }
+
+    #[test]
+    fn azure_content_filter_errors_are_content_policy_errors() {
+        let filtered = br#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"content_filter","status":400,"innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"hate":{"filtered":true,"severity":"high"}}}}}"#;
+        let inner_only = br#"{"error":{"message":"Request blocked.","code":"400","innererror":{"code":"ResponsibleAIPolicyViolation"}}}"#;
+        for body in [&filtered[..], &inner_only[..]] {
+            let error = upstream_error("Azure", 400, &HeaderMap::new(), body);
+            assert_eq!(error.kind(), switchyard_llm_types::ErrorKind::ContentPolicy);
+            assert_eq!(error.status(), 400);
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("litellm.ContentPolicyViolationError: AzureException - "),
+                "{error}"
+            );
+        }
     }
 
     #[test]

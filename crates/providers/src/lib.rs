@@ -5,7 +5,8 @@
 //! - [`registry`] — the one list of provider prefixes (`openai/`, `groq/`, ...), which drives
 //!   model-string parsing and tells which families this build implements.
 //! - [`openai_compat`] — the OpenAI-compatible family; each vendor is a row in a dialect table
-//!   (default base URL, key variable), not a module of its own.
+//!   (default base URL, key variable), not a module of its own. Azure OpenAI (`azure/`) reuses
+//!   it with a different URL and credential [`Layout`].
 //! - [`anthropic`] — the Anthropic Messages API: request, response and stream translation.
 //! - [`mock`] — the built-in mock (`mock_response`), so a gateway answers with no provider key.
 //! - [`sse`] — server-sent-event decoding, shared by every streaming adapter.
@@ -28,6 +29,6 @@ pub use anthropic::{Anthropic, AnthropicTarget};
 pub use error::ProviderError;
 pub use http::HttpClient;
 pub use mock::MockProvider;
-pub use openai_compat::{Dialect, OpenAiCompatible, OpenAiCompatibleTarget};
+pub use openai_compat::{AzureParams, Dialect, Layout, OpenAiCompatible, OpenAiCompatibleTarget};
 pub use provider::{CallOptions, ChunkStream, Provider, Upstream};
 pub use registry::{ProviderFamily, ProviderSpec};

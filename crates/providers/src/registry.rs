@@ -12,6 +12,9 @@ pub enum ProviderFamily {
     OpenAiCompatible(Dialect),
     /// The Anthropic Messages API (`anthropic/`).
     Anthropic,
+    /// Azure OpenAI deployments (`azure/`, and `azure_text/` whose chat goes to `/completions`):
+    /// OpenAI bodies on deployment URLs ([`Dialect::Azure`] or [`Dialect::AzureText`]).
+    Azure(Dialect),
     /// A provider LiteLLM knows that this build does not implement yet: the config loads, the
     /// deployment is reported at start-up, and calls answer a clear error.
     NotImplemented,
@@ -29,9 +32,7 @@ pub struct ProviderSpec {
 
 /// Prefixes LiteLLM accepts whose adapters arrive with later work.
 const KNOWN_NOT_IMPLEMENTED: &[&str] = &[
-    "azure",
     "azure_ai",
-    "azure_text",
     "gemini",
     "vertex_ai",
     "vertex_ai_beta",
@@ -116,8 +117,11 @@ fn family_of(provider: &str) -> Option<ProviderFamily> {
     if let Some(dialect) = Dialect::from_prefix(provider) {
         return Some(ProviderFamily::OpenAiCompatible(dialect));
     }
-    if provider == "anthropic" {
-        return Some(ProviderFamily::Anthropic);
+    match provider {
+        "anthropic" => return Some(ProviderFamily::Anthropic),
+        "azure" => return Some(ProviderFamily::Azure(Dialect::Azure)),
+        "azure_text" => return Some(ProviderFamily::Azure(Dialect::AzureText)),
+        _ => {}
     }
     KNOWN_NOT_IMPLEMENTED
         .contains(&provider)
@@ -195,6 +199,27 @@ mod tests {
             "{error}"
         );
         assert!(parse_model("my-local-model", None).is_err());
+    }
+
+    #[test]
+    fn azure_is_its_own_family() {
+        let spec = parse_model("azure/gpt-4o-eu", None).unwrap();
+        assert_eq!(spec.family, ProviderFamily::Azure(Dialect::Azure));
+        assert_eq!(spec.upstream_model, "gpt-4o-eu");
+        assert_eq!(
+            parse_model("azure_text/gpt-35-instruct", None)
+                .unwrap()
+                .family,
+            ProviderFamily::Azure(Dialect::AzureText)
+        );
+        assert_eq!(
+            parse_model("my-deployment", Some("azure")).unwrap().family,
+            ProviderFamily::Azure(Dialect::Azure)
+        );
+        assert_eq!(
+            parse_model("azure_ai/mistral-large", None).unwrap().family,
+            ProviderFamily::NotImplemented
+        );
     }
 
     #[test]

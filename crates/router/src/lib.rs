@@ -7,11 +7,12 @@
 //!
 //! # Layout
 //! - [`pattern`] — wildcard model names (`openai/*`, `*`).
-//! - [`strategy`] — how one deployment of a group is picked (`simple-shuffle` today).
+//! - [`strategy`] — how one deployment of a group is picked (`simple-shuffle`, `least-busy`).
 //! - [`health`] — per-deployment failure counts and cooldowns.
 //! - [`retry`] — how often and after how long a failed call is retried.
 //! - [`fallback`] — which groups to try after a group failed.
-//! - [`Router`] — resolution, picking among healthy deployments, and the routing errors.
+//! - [`Router`] — resolution, picking among healthy deployments, in-flight counts
+//!   ([`InFlightGuard`]), and the routing errors.
 //!
 //! The retry/fallback loop itself lives with the caller (the engine), which owns the calls;
 //! the router answers "which deployment next" and records how each attempt went.
@@ -23,6 +24,7 @@ pub mod retry;
 pub mod strategy;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ pub use fallback::FallbackSettings;
 pub use health::{Clock, CooldownSettings, Failure, Health, SystemClock};
 pub use pattern::Pattern;
 pub use retry::RetrySettings;
-pub use strategy::Weights;
+pub use strategy::{RoutingStrategy, Weights};
 
 /// One deployment as the router sees it.
 #[derive(Debug, Clone)]
@@ -136,6 +138,28 @@ pub struct Router<D> {
     /// group's only deployment, even when a request pinned it by id).
     group_sizes: Vec<usize>,
     health: Health,
+    strategy: RoutingStrategy,
+    /// Calls in flight per deployment (for `least-busy`), shared with the guards that count
+    /// them so a stream can hold its count until it ends.
+    in_flight: Arc<[AtomicUsize]>,
+}
+
+/// One call in flight on a deployment: counted from [`Router::begin_call`] until dropped.
+///
+/// A streamed answer carries its guard inside the stream, so the call counts until the
+/// stream ends or the client goes away.
+#[derive(Debug)]
+pub struct InFlightGuard {
+    counters: Arc<[AtomicUsize]>,
+    index: usize,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let Some(counter) = self.counters.get(self.index) {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl<D> Router<D> {
@@ -192,8 +216,13 @@ impl<D> Router<D> {
         }
         patterns.sort_by_key(|(pattern, _)| std::cmp::Reverse(pattern.specificity()));
         let health = Health::new(deployments.len(), cooldowns, clock);
+        let in_flight: Arc<[AtomicUsize]> = (0..deployments.len())
+            .map(|_| AtomicUsize::new(0))
+            .collect();
         Self {
             health,
+            strategy: RoutingStrategy::default(),
+            in_flight,
             shares,
             group_sizes,
             deployments,
@@ -206,6 +235,34 @@ impl<D> Router<D> {
                 .map(|(alias, group, hidden)| (alias, (group, hidden)))
                 .collect(),
         }
+    }
+
+    /// Sets how one deployment of a group is picked (`simple-shuffle` by default).
+    pub fn with_strategy(mut self, strategy: RoutingStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    pub fn strategy(&self) -> RoutingStrategy {
+        self.strategy
+    }
+
+    /// Counts a call on deployment `index` as in flight until the guard is dropped.
+    pub fn begin_call(&self, index: usize) -> InFlightGuard {
+        if let Some(counter) = self.in_flight.get(index) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        InFlightGuard {
+            counters: self.in_flight.clone(),
+            index,
+        }
+    }
+
+    /// Calls in flight on deployment `index`.
+    pub fn in_flight(&self, index: usize) -> usize {
+        self.in_flight
+            .get(index)
+            .map_or(0, |counter| counter.load(Ordering::Relaxed))
     }
 
     pub fn deployments(&self) -> &[Deployment<D>] {
@@ -291,7 +348,8 @@ impl<D> Router<D> {
     }
 
     /// Picks a deployment of a resolved group: not cooling down, not in `exclude` (already
-    /// tried by this request), from the lowest `order` tier left, weighted by traffic share.
+    /// tried by this request), from the lowest `order` tier left, then by the strategy:
+    /// weighted by traffic share (`simple-shuffle`) or fewest in flight (`least-busy`).
     ///
     /// `Ok(None)` when every member was tried; an error when the untried ones all cool down.
     pub fn pick(
@@ -334,6 +392,10 @@ impl<D> Router<D> {
         }
         if candidates.len() == 1 {
             return Ok(Some(candidates[0]));
+        }
+        if self.strategy == RoutingStrategy::LeastBusy {
+            let loads: Vec<usize> = candidates.iter().map(|&m| self.in_flight(m)).collect();
+            return Ok(Some(candidates[strategy::least_busy(&loads)]));
         }
         let shares: Vec<f64> = candidates.iter().map(|&m| self.shares[m]).collect();
         let total: f64 = shares.iter().sum();
@@ -452,6 +514,42 @@ mod tests {
         assert!(error
             .to_string()
             .starts_with("No deployments available for selected model, Try again in 5 seconds."));
+    }
+
+    #[test]
+    fn least_busy_picks_the_deployment_with_fewest_calls_in_flight() {
+        let mut deployments = vec![
+            deployment("a", "g", "openai/a"),
+            deployment("b", "g", "openai/b"),
+            deployment("c", "g", "openai/c"),
+        ];
+        // Weights are ignored by least-busy.
+        deployments[0].weights.weight = Some(100.0);
+        let router = Router::new(deployments, []).with_strategy(RoutingStrategy::LeastBusy);
+        assert_eq!(router.strategy(), RoutingStrategy::LeastBusy);
+        let resolved = router.resolve("g").unwrap();
+        let _a1 = router.begin_call(0);
+        let _a2 = router.begin_call(0);
+        let b1 = router.begin_call(1);
+        let _c1 = router.begin_call(2);
+        let _c2 = router.begin_call(2);
+        assert_eq!(router.in_flight(0), 2);
+        for _ in 0..50 {
+            assert_eq!(router.pick(&resolved, &[]).unwrap(), Some(1));
+        }
+        // Excluded deployments are skipped even when least busy.
+        assert!(matches!(router.pick(&resolved, &[1]).unwrap(), Some(0 | 2)));
+        // The guard's drop ends the call: now `b` has none and still wins; then a tie.
+        drop(b1);
+        assert_eq!(router.in_flight(1), 0);
+        assert_eq!(router.pick(&resolved, &[]).unwrap(), Some(1));
+        // Two each: a three-way tie, broken at random.
+        let _b2 = router.begin_call(1);
+        let _b3 = router.begin_call(1);
+        let picks: Vec<usize> = (0..300)
+            .map(|_| router.pick(&resolved, &[]).unwrap().unwrap())
+            .collect();
+        assert!((0..3).all(|d| picks.contains(&d)), "{picks:?}");
     }
 
     #[test]

@@ -1,7 +1,58 @@
-//! Picking one deployment of a group. `simple-shuffle` (LiteLLM's default): weighted random,
-//! with the weight taken from the first of `weight`, `rpm`, `tpm` that any member sets.
+//! Picking one deployment of a group.
+//!
+//! - `simple-shuffle` (LiteLLM's default): weighted random, with the weight taken from the
+//!   first of `weight`, `rpm`, `tpm` that any member sets.
+//! - `least-busy`: the candidate with the fewest calls in flight (ties broken at random).
 
 use rand::Rng;
+
+/// `router_settings.routing_strategy`, for the strategies this router implements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RoutingStrategy {
+    #[default]
+    SimpleShuffle,
+    LeastBusy,
+}
+
+impl RoutingStrategy {
+    /// The strategy a config name selects; `None` for names not implemented here.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "simple-shuffle" => Some(Self::SimpleShuffle),
+            "least-busy" => Some(Self::LeastBusy),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SimpleShuffle => "simple-shuffle",
+            Self::LeastBusy => "least-busy",
+        }
+    }
+}
+
+/// Index (into `loads`) of a least-loaded entry; ties are broken uniformly at random.
+pub fn least_busy(loads: &[usize]) -> usize {
+    let Some(&lowest) = loads.iter().min() else {
+        return 0;
+    };
+    let tied = loads.iter().filter(|&&load| load == lowest).count();
+    let mut ticket = if tied > 1 {
+        rand::thread_rng().gen_range(0..tied)
+    } else {
+        0
+    };
+    for (index, &load) in loads.iter().enumerate() {
+        if load == lowest {
+            if ticket == 0 {
+                return index;
+            }
+            ticket -= 1;
+        }
+    }
+    0
+}
 
 /// The traffic hints a deployment carries in `litellm_params`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -86,6 +137,33 @@ mod tests {
         assert_eq!(group_weights(with_rpm.iter()), vec![0.75, 0.25]);
         let none = [Weights::default(), Weights::default()];
         assert_eq!(group_weights(none.iter()), vec![0.5, 0.5]);
+    }
+
+    #[test]
+    fn least_busy_picks_the_lowest_and_spreads_ties() {
+        assert_eq!(least_busy(&[3, 1, 2]), 1);
+        assert_eq!(least_busy(&[0]), 0);
+        assert_eq!(least_busy(&[]), 0);
+        let mut seen = [0usize; 3];
+        for _ in 0..300 {
+            seen[least_busy(&[1, 5, 1])] += 1;
+        }
+        assert_eq!(seen[1], 0);
+        assert!(seen[0] > 50 && seen[2] > 50, "{seen:?}");
+    }
+
+    #[test]
+    fn strategy_names() {
+        assert_eq!(
+            RoutingStrategy::from_name("least-busy"),
+            Some(RoutingStrategy::LeastBusy)
+        );
+        assert_eq!(
+            RoutingStrategy::from_name("simple-shuffle"),
+            Some(RoutingStrategy::SimpleShuffle)
+        );
+        assert_eq!(RoutingStrategy::from_name("latency-based-routing"), None);
+        assert_eq!(RoutingStrategy::default().name(), "simple-shuffle");
     }
 
     #[test]

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use switchyard_config::{Config, ConfigError, ModelEntry};
 use switchyard_providers::registry::{parse_model, ProviderFamily};
 use switchyard_providers::{
-    Anthropic, AnthropicTarget, HttpClient, MockProvider, OpenAiCompatible, OpenAiCompatibleTarget,
-    Provider, ProviderError,
+    Anthropic, AnthropicTarget, AzureParams, HttpClient, MockProvider, OpenAiCompatible,
+    OpenAiCompatibleTarget, Provider, ProviderError,
 };
 use switchyard_router::{Deployment, Weights};
 
@@ -115,6 +115,30 @@ fn build_one(
                 target.request_defaults = params.request_defaults.clone();
                 let base = target.base_url.clone();
                 let provider = Anthropic::new(target, client.clone()).map_err(|reason| {
+                    ConfigError::invalid(format!("{}.litellm_params", entry.path), reason)
+                })?;
+                (Arc::new(provider), Some(base))
+            }
+            ProviderFamily::Azure(dialect) => {
+                let other = |key: &str| params.other.get(key).and_then(|value| value.as_str());
+                let azure_params = AzureParams {
+                    api_base: params.api_base.as_deref(),
+                    api_key: params.api_key.as_ref().map(|key| key.expose()),
+                    api_version: params.api_version.as_deref(),
+                    azure_ad_token: other("azure_ad_token"),
+                };
+                let mut target =
+                    OpenAiCompatibleTarget::azure(dialect, &spec.upstream_model, azure_params, env)
+                        .map_err(|reason| {
+                            ConfigError::invalid(
+                                format!("{}.litellm_params.api_base", entry.path),
+                                reason,
+                            )
+                        })?;
+                target.extra_headers = params.extra_headers.clone();
+                target.request_defaults = params.request_defaults.clone();
+                let base = target.base_url.clone();
+                let provider = OpenAiCompatible::new(target, client.clone()).map_err(|reason| {
                     ConfigError::invalid(format!("{}.litellm_params", entry.path), reason)
                 })?;
                 (Arc::new(provider), Some(base))

@@ -26,11 +26,12 @@ use switchyard_providers::{
     CallOptions, ChunkStream, HttpClient, MockProvider, Provider, ProviderError, Upstream,
 };
 use switchyard_router::{
-    retry, CooldownSettings, Failure, FallbackSettings, Pattern, RetrySettings, Router,
-    RouterError, SystemClock,
+    retry, CooldownSettings, Failure, FallbackSettings, InFlightGuard, Pattern, RetrySettings,
+    Router, RouterError, RoutingStrategy, SystemClock,
 };
 
 use crate::deployment::{build_deployments, DeploymentHandle};
+use crate::health::HealthReport;
 use crate::params::GatewayParams;
 use crate::Error;
 
@@ -185,12 +186,20 @@ impl Switchyard {
             default: reliability.default_fallbacks.clone(),
             max_fallbacks: reliability.max_fallbacks,
         };
+        // Unknown strategy names were reported by the config loader; they use the default.
+        let strategy = config
+            .router_settings
+            .routing_strategy
+            .as_deref()
+            .and_then(RoutingStrategy::from_name)
+            .unwrap_or_default();
         let router = Router::with_health(
             deployments,
             aliases,
             cooldowns,
             Arc::new(SystemClock::default()),
-        );
+        )
+        .with_strategy(strategy);
         let env = |name: &str| config.env.get(name).map(str::to_owned);
         let cache = ResponseCache::from_settings(&config.litellm_settings.other, &env)?;
         let prices = price_map(&config)?;
@@ -234,6 +243,26 @@ impl Switchyard {
             .iter()
             .map(|deployment| deployment.handle.public_info.clone())
             .collect()
+    }
+
+    /// Probes deployments with a cheap real call each (LiteLLM's `/health`), concurrently.
+    ///
+    /// `model` restricts the check to what that name resolves to (a model group, alias,
+    /// deployment id or `litellm_params.model`); an unknown name checks nothing.
+    pub async fn health_check(&self, model: Option<&str>) -> HealthReport {
+        let router = &self.inner.router;
+        let selected: Vec<_> = match model {
+            None => router.deployments().iter().collect(),
+            Some(name) => match router.resolve(name) {
+                Ok(resolved) if resolved.wildcard_captures.is_empty() => resolved
+                    .members
+                    .iter()
+                    .filter_map(|&index| router.deployment(index))
+                    .collect(),
+                _ => Vec::new(),
+            },
+        };
+        crate::health::check(&selected).await
     }
 
     /// Model groups with their deployments, in config order, for `switchyard check`.
@@ -553,11 +582,15 @@ impl Switchyard {
                 .inner
                 .retry
                 .max_retries(controls.num_retries, deployment.num_retries);
-            match operation.call(plan.provider.as_ref(), &plan.options).await {
+            // Counted in flight (least-busy) until this attempt ends; a stream holds the count
+            // until it ends or is dropped.
+            let in_flight = router.begin_call(index);
+            let outcome = operation.call(plan.provider.as_ref(), &plan.options).await;
+            match outcome {
                 Ok(upstream) => {
                     router.health().record_success(index);
                     return Ok(Done {
-                        body: upstream.body,
+                        body: upstream.body.hold_in_flight(in_flight),
                         upstream_model: plan.upstream_model.clone(),
                         base_model: deployment.handle.base_model.clone(),
                         headers: upstream.headers,
@@ -569,6 +602,7 @@ impl Switchyard {
                     });
                 }
                 Err(error) => {
+                    drop(in_flight);
                     let failure = Failure {
                         status: upstream_status(&error),
                         retry_after: error.retry_after_secs().map(Duration::from_secs),
@@ -935,6 +969,13 @@ trait Cacheable: Sized {
     fn usage(&self) -> Option<&switchyard_llm_types::Usage> {
         None
     }
+
+    /// Keeps the call counted in flight for as long as the answer is still being delivered:
+    /// a complete body ends the call now, a stream carries the guard until it ends or drops.
+    fn hold_in_flight(self, guard: InFlightGuard) -> Self {
+        drop(guard);
+        self
+    }
 }
 
 macro_rules! cacheable_json {
@@ -969,6 +1010,36 @@ impl Cacheable for ChunkStream {
             plan: Some(plan),
         }
         .boxed()
+    }
+
+    fn hold_in_flight(self, guard: InFlightGuard) -> Self {
+        InFlightStream {
+            inner: self,
+            guard: Some(guard),
+        }
+        .boxed()
+    }
+}
+
+/// Relays a stream unchanged, counting its call in flight until the stream ends (or is
+/// dropped, when the client goes away).
+struct InFlightStream {
+    inner: ChunkStream,
+    guard: Option<InFlightGuard>,
+}
+
+impl futures::Stream for InFlightStream {
+    type Item = Result<switchyard_llm_types::ChunkJson, ProviderError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.guard = None;
+        }
+        polled
     }
 }
 
@@ -1336,6 +1407,112 @@ router_settings: {{num_retries: 2}}
             .unwrap_err();
         assert_eq!(error.status(), 400);
         assert_eq!(upstream.request_count(), 4, "a 400 is never retried");
+    }
+
+    #[tokio::test]
+    async fn least_busy_sends_the_next_call_away_from_a_slow_one_until_it_ends() {
+        let upstream = switchyard_mock_upstream::MockUpstream::start()
+            .await
+            .unwrap();
+        let yaml = format!(
+            "model_list:
+  - {{model_name: g, litellm_params: {{model: openai/m, api_base: '{base}'}}, model_info: {{id: one}}}}
+  - {{model_name: g, litellm_params: {{model: openai/m, api_base: '{base}'}}, model_info: {{id: two}}}}
+router_settings: {{routing_strategy: least-busy}}
+",
+            base = upstream.base_url()
+        );
+        let gateway = gateway(&yaml);
+        assert!(gateway.warnings().is_empty(), "{:?}", gateway.warnings());
+        let mut slow = chat("g");
+        slow.extra.insert(
+            "mock_upstream".into(),
+            serde_json::json!({"delay_ms": 1500}),
+        );
+        let background = gateway.clone();
+        let slow_call = tokio::spawn(async move {
+            background
+                .chat(slow, &RequestOptions::default())
+                .await
+                .unwrap()
+                .meta
+                .deployment_id
+        });
+        assert!(
+            upstream
+                .wait_until(Duration::from_secs(5), |u| u.request_count() == 1)
+                .await
+        );
+        let router = &gateway.inner.router;
+        assert_eq!(router.in_flight(0) + router.in_flight(1), 1);
+        let mut fast = Vec::new();
+        for _ in 0..5 {
+            let response = gateway
+                .chat(chat("g"), &RequestOptions::default())
+                .await
+                .unwrap();
+            fast.push(response.meta.deployment_id);
+        }
+        let slow_id = slow_call.await.unwrap();
+        assert!(fast.iter().all(|id| *id != slow_id), "{slow_id} {fast:?}");
+        assert_eq!(router.in_flight(0) + router.in_flight(1), 0);
+
+        // A stream counts until it is dropped.
+        let mut streamed = chat("g");
+        streamed.extra.insert(
+            "mock_upstream".into(),
+            serde_json::json!({"chunk_delay_ms": 200}),
+        );
+        let stream = gateway
+            .chat_stream(streamed, &RequestOptions::default())
+            .await
+            .unwrap();
+        let busy = stream.meta.deployment_id.clone();
+        let next = gateway
+            .chat(chat("g"), &RequestOptions::default())
+            .await
+            .unwrap();
+        assert_ne!(next.meta.deployment_id, busy);
+        assert_eq!(router.in_flight(0) + router.in_flight(1), 1);
+        drop(stream);
+        assert_eq!(router.in_flight(0) + router.in_flight(1), 0);
+    }
+
+    #[tokio::test]
+    async fn health_check_probes_each_deployment_without_secrets() {
+        let upstream = switchyard_mock_upstream::MockUpstream::start()
+            .await
+            .unwrap();
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let yaml = format!(
+            "model_list:
+  - {{model_name: up, litellm_params: {{model: openai/m, api_base: '{base}', api_key: sk-secret-1}}, model_info: {{id: up-1}}}}
+  - {{model_name: down, litellm_params: {{model: openai/m, api_base: 'http://127.0.0.1:{closed}/v1', api_key: sk-secret-2}}, model_info: {{id: down-1}}}}
+  - {{model_name: emb, litellm_params: {{model: openai/e, api_base: '{base}', api_key: sk-secret-3}}, model_info: {{id: emb-1, mode: embedding}}}}
+  - {{model_name: mocked, litellm_params: {{model: openai/x, mock_response: hi}}}}
+  - {{model_name: 'openai/*', litellm_params: {{model: 'openai/*', api_base: '{base}'}}}}
+",
+            base = upstream.base_url()
+        );
+        let gateway = gateway(&yaml);
+        let report = gateway.health_check(None).await;
+        let json = report.to_json();
+        assert_eq!(json["healthy_count"], 3, "{json}");
+        assert_eq!(json["unhealthy_count"], 1, "{json}");
+        assert!(!json.to_string().contains("sk-secret"), "{json}");
+        assert_eq!(json["unhealthy_endpoints"][0]["model"], "openai/m");
+        assert!(json["unhealthy_endpoints"][0]["error"].is_string());
+        // Two real probes: the chat (1 token) and the embedding; the mock made no call.
+        let recorded = upstream.recorded();
+        assert_eq!(recorded.len(), 2);
+        let only_up = gateway.health_check(Some("up")).await;
+        assert_eq!(only_up.healthy_endpoints.len(), 1);
+        assert!(only_up.unhealthy_endpoints.is_empty());
+        let none = gateway.health_check(Some("nope")).await;
+        assert_eq!(none, HealthReport::default());
     }
 
     #[tokio::test]

@@ -25,6 +25,7 @@
 //! - [`params`] — gateway-only request fields (`metadata`, `mock_response`, `timeout`, ...),
 //!   taken out of the body before it goes upstream.
 //! - [`error`] — [`Error`], the facade's error, classified for HTTP rendering.
+//! - [`health`] — [`HealthReport`]: `/health`'s probe of every deployment.
 //!
 //! The stage crates are re-exported: [`types`] (wire types), [`config`], [`providers`],
 //! [`router`].
@@ -32,10 +33,12 @@
 pub mod deployment;
 pub mod engine;
 pub mod error;
+pub mod health;
 pub mod params;
 
 pub use engine::{typed_chunks, CallMeta, RequestOptions, Response, Switchyard};
 pub use error::Error;
+pub use health::HealthReport;
 
 pub use switchyard_config as config;
 pub use switchyard_llm_types as types;

@@ -82,16 +82,53 @@ fn production_shaped_config_loads_and_lists_what_is_not_supported_yet() {
         reliability.context_window_fallbacks[0].1,
         vec!["gpt-4o-128k".to_owned()]
     );
-    // Azure arrives with the provider work; its deployments are reported, not fatal.
-    assert!(gateway
-        .warnings()
-        .iter()
-        .any(|w| w.contains("provider 'azure'")));
+    // Azure deployments are built like any other: no provider warning, and their base is
+    // reported without the trailing slash.
+    assert!(
+        !gateway.warnings().iter().any(|w| w.contains("provider '")),
+        "{:?}",
+        gateway.warnings()
+    );
+    let bases: Vec<_> = gateway
+        .describe_groups()
+        .into_iter()
+        .flat_map(|group| group.deployments)
+        .filter_map(|deployment| deployment.api_base)
+        .collect();
+    assert!(
+        bases.contains(&"https://my-endpoint-europe.openai.azure.com".to_owned()),
+        "{bases:?}"
+    );
     let info = serde_json::to_string(&gateway.model_info()).unwrap();
     assert!(
         !info.contains("az-eu") && !info.contains("sk-openai"),
         "{info}"
     );
+}
+
+#[test]
+fn azure_needs_an_api_base_from_the_entry_or_the_environment() {
+    let yaml = "model_list:\n  - model_name: gpt-4o\n    litellm_params:\n      model: azure/gpt-4o-eu\n      api_key: k\n";
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let load = |env: Env| {
+        let config = switchyard::config::load_str(yaml, &dir.join("inline.yaml"), &dir, env)
+            .unwrap_or_else(|error| panic!("{error}"));
+        Switchyard::from_config(config)
+    };
+    let error = match load(Env::from_vars([("UNRELATED", "x")])) {
+        Ok(_) => panic!("an Azure deployment without api_base must not load"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains("model_list[0].litellm_params.api_base"),
+        "{error}"
+    );
+    let gateway = load(Env::from_vars([(
+        "AZURE_API_BASE",
+        "https://env.openai.azure.com/",
+    )]))
+    .unwrap_or_else(|error| panic!("{error}"));
+    assert!(gateway.warnings().is_empty(), "{:?}", gateway.warnings());
 }
 
 #[test]

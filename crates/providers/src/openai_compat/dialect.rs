@@ -24,6 +24,11 @@ pub enum Dialect {
     LmStudio,
     /// `openai_like/`, `custom_openai/`, `litellm_proxy/`: any server, `api_base` required.
     Generic,
+    /// `azure/`: Azure OpenAI deployments. Same bodies, but deployment URLs with
+    /// `api-version` and an `api-key` header ([`crate::openai_compat::Layout::Azure`]).
+    Azure,
+    /// `azure_text/`: an Azure deployment whose chat requests go to `/completions`.
+    AzureText,
 }
 
 struct Row {
@@ -180,6 +185,24 @@ const TABLE: &[Row] = &[
         base_env: &[],
         key_env: &[],
     },
+    // The Azure rows carry no prefix: `azure/` is its own family in the registry, because its
+    // URLs and credentials are resolved differently (see `OpenAiCompatibleTarget::azure`).
+    Row {
+        dialect: Dialect::Azure,
+        prefixes: &[],
+        name: "Azure",
+        default_base: None,
+        base_env: &["AZURE_API_BASE"],
+        key_env: &["AZURE_OPENAI_API_KEY", "AZURE_API_KEY"],
+    },
+    Row {
+        dialect: Dialect::AzureText,
+        prefixes: &[],
+        name: "Azure",
+        default_base: None,
+        base_env: &["AZURE_API_BASE"],
+        key_env: &["AZURE_OPENAI_API_KEY", "AZURE_API_KEY"],
+    },
 ];
 
 impl Dialect {
@@ -217,7 +240,7 @@ impl Dialect {
 
     /// Chat requests must be sent to `/completions` and translated back.
     pub fn forces_text_completion(self) -> bool {
-        self == Dialect::TextCompletionOpenAi
+        matches!(self, Dialect::TextCompletionOpenAi | Dialect::AzureText)
     }
 
     /// Ollama serves its OpenAI-compatible API under `/v1` of the server's root URL, which is
@@ -256,6 +279,8 @@ mod tests {
             Dialect::DeepInfra,
             Dialect::LmStudio,
             Dialect::Generic,
+            Dialect::Azure,
+            Dialect::AzureText,
         ];
         for dialect in all {
             assert_eq!(

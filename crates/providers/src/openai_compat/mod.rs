@@ -4,9 +4,11 @@
 //! parameter this gateway does not know still reaches the upstream. Streams are relayed chunk
 //! by chunk as raw JSON, without re-encoding.
 
+pub mod azure;
 mod dialect;
 mod text_completion;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -38,6 +40,33 @@ pub struct OpenAiCompatibleTarget {
     pub extra_headers: BTreeMap<String, String>,
     /// Parameters applied to requests that do not set them.
     pub request_defaults: Map<String, Value>,
+    /// How URLs are laid out and the credential is sent.
+    pub layout: Layout,
+}
+
+/// The URL and credential scheme of an OpenAI-compatible upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// `{base_url}/chat/completions`, `/completions`, `/embeddings`; `api_key` as
+    /// `Authorization: Bearer`.
+    OpenAi,
+    /// Azure OpenAI: `{base_url}/openai/deployments/{deployment}/chat/completions?api-version=`;
+    /// `api_key` as the `api-key` header, else `ad_token` as `Authorization: Bearer`.
+    Azure {
+        /// The deployment name; a `*` (wildcard deployment) means "the request's model".
+        deployment: String,
+        api_version: String,
+        ad_token: Option<String>,
+    },
+}
+
+/// An Azure deployment's settings as written in `litellm_params`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AzureParams<'a> {
+    pub api_base: Option<&'a str>,
+    pub api_key: Option<&'a str>,
+    pub api_version: Option<&'a str>,
+    pub azure_ad_token: Option<&'a str>,
 }
 
 impl OpenAiCompatibleTarget {
@@ -71,8 +100,71 @@ impl OpenAiCompatibleTarget {
             organization: None,
             extra_headers: BTreeMap::new(),
             request_defaults: Map::new(),
+            layout: Layout::OpenAi,
         })
     }
+
+    /// An Azure OpenAI deployment (`dialect` is [`Dialect::Azure`] or [`Dialect::AzureText`]).
+    ///
+    /// `api_base` from the params else `AZURE_API_BASE` (required); `api_version` from the
+    /// params else `AZURE_API_VERSION` else [`azure::DEFAULT_API_VERSION`]. Credentials: values
+    /// written on the deployment win over the environment, and at each level a key wins over
+    /// an Entra ID token: `api_key`, `azure_ad_token`, then `AZURE_OPENAI_API_KEY` /
+    /// `AZURE_API_KEY`, then `AZURE_AD_TOKEN`.
+    pub fn azure(
+        dialect: Dialect,
+        deployment: &str,
+        params: AzureParams<'_>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let non_empty =
+            |value: Option<&str>| value.filter(|v| !v.trim().is_empty()).map(str::to_owned);
+        let from_env = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|name| non_empty(env(name).as_deref()))
+        };
+        let base = non_empty(params.api_base)
+            .or_else(|| from_env(dialect.base_url_env()))
+            .ok_or_else(|| {
+                "api_base is required for Azure deployments (or set AZURE_API_BASE), e.g.                  https://<resource>.openai.azure.com"
+                    .to_owned()
+            })?;
+        let api_version = non_empty(params.api_version)
+            .or_else(|| from_env(&["AZURE_API_VERSION"]))
+            .unwrap_or_else(|| azure::DEFAULT_API_VERSION.to_owned());
+        let (api_key, ad_token) =
+            match (non_empty(params.api_key), non_empty(params.azure_ad_token)) {
+                (Some(key), _) => (Some(key), None),
+                (None, Some(token)) => (None, Some(token)),
+                (None, None) => match from_env(dialect.api_key_env()) {
+                    Some(key) => (Some(key), None),
+                    None => (None, from_env(&["AZURE_AD_TOKEN"])),
+                },
+            };
+        // Fail at start-up, with the config path, rather than on the first call.
+        azure::deployment_url(&base, deployment, "chat/completions", &api_version)?;
+        Ok(Self {
+            dialect,
+            base_url: azure::display_base(&base),
+            api_key,
+            organization: None,
+            extra_headers: BTreeMap::new(),
+            request_defaults: Map::new(),
+            layout: Layout::Azure {
+                deployment: deployment.to_owned(),
+                api_version,
+                ad_token,
+            },
+        })
+    }
+}
+
+/// What [`OpenAiCompatible`] needs to rebuild an Azure URL for a wildcard deployment.
+#[derive(Debug)]
+struct AzureRoute {
+    api_base: String,
+    api_version: String,
 }
 
 /// One OpenAI-compatible deployment, with its URLs and headers prepared once.
@@ -85,6 +177,11 @@ pub struct OpenAiCompatible {
     embeddings_url: reqwest::Url,
     headers: HeaderMap,
     request_defaults: Map<String, Value>,
+    /// Set for a wildcard Azure deployment (`azure/*`): the URL names the request's model.
+    azure_wildcard: Option<AzureRoute>,
+    /// Azure opens streams with a chunk carrying only `prompt_filter_results` (no id, no
+    /// choices); it is dropped so clients see OpenAI's chunk sequence.
+    drop_prompt_filter_chunks: bool,
 }
 
 impl OpenAiCompatible {
@@ -98,11 +195,35 @@ impl OpenAiCompatible {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Some(key) = target.api_key.as_deref().filter(|key| !key.is_empty()) {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| "api_key contains characters not allowed in a header".to_owned())?;
+        let sensitive = |text: &str, what: &str| {
+            let mut value = HeaderValue::from_str(text)
+                .map_err(|_| format!("{what} contains characters not allowed in a header"))?;
             value.set_sensitive(true);
-            headers.insert(http::header::AUTHORIZATION, value);
+            Ok::<_, String>(value)
+        };
+        let api_key = target.api_key.as_deref().filter(|key| !key.is_empty());
+        match (&target.layout, api_key) {
+            (Layout::OpenAi, Some(key)) => {
+                headers.insert(
+                    http::header::AUTHORIZATION,
+                    sensitive(&format!("Bearer {key}"), "api_key")?,
+                );
+            }
+            (Layout::Azure { .. }, Some(key)) => {
+                headers.insert(
+                    HeaderName::from_static("api-key"),
+                    sensitive(key, "api_key")?,
+                );
+            }
+            (Layout::Azure { ad_token, .. }, None) => {
+                if let Some(token) = ad_token.as_deref().filter(|token| !token.is_empty()) {
+                    headers.insert(
+                        http::header::AUTHORIZATION,
+                        sensitive(&format!("Bearer {token}"), "azure_ad_token")?,
+                    );
+                }
+            }
+            (Layout::OpenAi, None) => {}
         }
         if let Some(organization) = &target.organization {
             let value = HeaderValue::from_str(organization).map_err(|_| {
@@ -117,15 +238,66 @@ impl OpenAiCompatible {
                 .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
             headers.insert(name, value);
         }
+        let (chat_url, completions_url, embeddings_url, azure_wildcard) = match &target.layout {
+            Layout::OpenAi => (
+                url("/chat/completions")?,
+                url("/completions")?,
+                url("/embeddings")?,
+                None,
+            ),
+            Layout::Azure {
+                deployment,
+                api_version,
+                ..
+            } => {
+                let url = |operation: &str| {
+                    azure::deployment_url(&target.base_url, deployment, operation, api_version)
+                };
+                let wildcard = deployment.contains('*').then(|| AzureRoute {
+                    api_base: target.base_url.clone(),
+                    api_version: api_version.clone(),
+                });
+                (
+                    url("chat/completions")?,
+                    url("completions")?,
+                    url("embeddings")?,
+                    wildcard,
+                )
+            }
+        };
         Ok(Self {
             client,
             dialect: target.dialect,
-            chat_url: url("/chat/completions")?,
-            completions_url: url("/completions")?,
-            embeddings_url: url("/embeddings")?,
+            chat_url,
+            completions_url,
+            embeddings_url,
             headers,
             request_defaults: target.request_defaults,
+            azure_wildcard,
+            drop_prompt_filter_chunks: matches!(target.layout, Layout::Azure { .. }),
         })
+    }
+
+    /// The URL for one call: the prepared one, except for a wildcard Azure deployment, whose
+    /// URL names the model the request was routed with.
+    fn url_for<'a>(
+        &self,
+        prepared: &'a reqwest::Url,
+        operation: &str,
+        model: &str,
+    ) -> Result<Cow<'a, reqwest::Url>, ProviderError> {
+        match &self.azure_wildcard {
+            None => Ok(Cow::Borrowed(prepared)),
+            Some(route) => {
+                azure::deployment_url(&route.api_base, model, operation, &route.api_version)
+                    .map(Cow::Owned)
+                    .map_err(|message| ProviderError::BadRequest {
+                        provider: self.name(),
+                        message,
+                        param: Some("model".to_owned()),
+                    })
+            }
+        }
     }
 
     /// The JSON body: the request, with deployment defaults for the fields it leaves unset.
@@ -258,10 +430,16 @@ impl OpenAiCompatible {
                 ),
             });
         }
-        Ok(Upstream {
-            body: sse_chunks(response, self.name(), options.stream_timeout),
-            headers,
-        })
+        let mut body = sse_chunks(response, self.name(), options.stream_timeout);
+        if self.drop_prompt_filter_chunks {
+            body = body
+                .filter(|item| {
+                    let keep = !matches!(item, Ok(chunk) if azure::is_prompt_filter_only(chunk.as_bytes()));
+                    futures::future::ready(keep)
+                })
+                .boxed();
+        }
+        Ok(Upstream { body, headers })
     }
 }
 
@@ -382,15 +560,16 @@ impl Provider for OpenAiCompatible {
     ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
         if self.dialect.forces_text_completion() {
             let completion = text_completion::chat_to_completion(request);
-            let upstream: Upstream<CompletionResponse> = self
-                .call(&self.completions_url, &completion, options)
-                .await?;
+            let url = self.url_for(&self.completions_url, "completions", &request.model)?;
+            let upstream: Upstream<CompletionResponse> =
+                self.call(&url, &completion, options).await?;
             return Ok(Upstream {
                 body: text_completion::completion_to_chat(upstream.body),
                 headers: upstream.headers,
             });
         }
-        self.call(&self.chat_url, request, options).await
+        let url = self.url_for(&self.chat_url, "chat/completions", &request.model)?;
+        self.call(&url, request, options).await
     }
 
     async fn chat_stream(
@@ -400,15 +579,15 @@ impl Provider for OpenAiCompatible {
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         if self.dialect.forces_text_completion() {
             let completion = text_completion::chat_to_completion(request);
-            let upstream = self
-                .stream(&self.completions_url, &completion, options)
-                .await?;
+            let url = self.url_for(&self.completions_url, "completions", &request.model)?;
+            let upstream = self.stream(&url, &completion, options).await?;
             return Ok(Upstream {
                 body: text_completion::completion_chunks_to_chat(upstream.body, self.name()),
                 headers: upstream.headers,
             });
         }
-        self.stream(&self.chat_url, request, options).await
+        let url = self.url_for(&self.chat_url, "chat/completions", &request.model)?;
+        self.stream(&url, request, options).await
     }
 
     async fn completion(
@@ -416,7 +595,8 @@ impl Provider for OpenAiCompatible {
         request: &CompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<CompletionResponse>, ProviderError> {
-        self.call(&self.completions_url, request, options).await
+        let url = self.url_for(&self.completions_url, "completions", &request.model)?;
+        self.call(&url, request, options).await
     }
 
     async fn completion_stream(
@@ -424,7 +604,8 @@ impl Provider for OpenAiCompatible {
         request: &CompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
-        self.stream(&self.completions_url, request, options).await
+        let url = self.url_for(&self.completions_url, "completions", &request.model)?;
+        self.stream(&url, request, options).await
     }
 
     async fn embeddings(
@@ -432,6 +613,154 @@ impl Provider for OpenAiCompatible {
         request: &EmbeddingRequest,
         options: &CallOptions,
     ) -> Result<Upstream<EmbeddingResponse>, ProviderError> {
-        self.call(&self.embeddings_url, request, options).await
+        let url = self.url_for(&self.embeddings_url, "embeddings", &request.model)?;
+        self.call(&url, request, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
+    fn azure(
+        params: AzureParams<'_>,
+        vars: &'static [(&'static str, &'static str)],
+    ) -> OpenAiCompatible {
+        let target =
+            OpenAiCompatibleTarget::azure(Dialect::Azure, "dep", params, env(vars)).unwrap();
+        OpenAiCompatible::new(target, HttpClient::new().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn azure_sends_the_key_as_api_key_and_never_a_bearer() {
+        let provider = azure(
+            AzureParams {
+                api_base: Some("https://r.openai.azure.com/"),
+                api_key: Some("az-key"),
+                azure_ad_token: Some("ignored-token"),
+                ..AzureParams::default()
+            },
+            &[],
+        );
+        assert_eq!(provider.headers["api-key"], "az-key");
+        assert!(provider.headers.get(http::header::AUTHORIZATION).is_none());
+        assert_eq!(provider.name(), "Azure");
+        assert_eq!(
+            provider.chat_url.as_str(),
+            "https://r.openai.azure.com/openai/deployments/dep/chat/completions?api-version=2025-02-01-preview"
+        );
+    }
+
+    #[test]
+    fn azure_ad_tokens_are_bearer_tokens_and_env_fills_the_gaps() {
+        let provider = azure(
+            AzureParams::default(),
+            &[
+                ("AZURE_API_BASE", "https://env.openai.azure.com"),
+                ("AZURE_API_VERSION", "2024-10-21"),
+                ("AZURE_AD_TOKEN", "entra-token"),
+            ],
+        );
+        assert_eq!(
+            provider.headers[http::header::AUTHORIZATION],
+            "Bearer entra-token"
+        );
+        assert!(provider.headers.get("api-key").is_none());
+        assert_eq!(
+            provider.embeddings_url.as_str(),
+            "https://env.openai.azure.com/openai/deployments/dep/embeddings?api-version=2024-10-21"
+        );
+        // A key in the environment wins over a token in the environment; a token written on
+        // the deployment wins over both.
+        let vars = &[
+            ("AZURE_API_BASE", "https://env.openai.azure.com"),
+            ("AZURE_API_KEY", "env-key"),
+            ("AZURE_AD_TOKEN", "entra-token"),
+        ];
+        let provider = azure(AzureParams::default(), vars);
+        assert_eq!(provider.headers["api-key"], "env-key");
+        let provider = azure(
+            AzureParams {
+                azure_ad_token: Some("own-token"),
+                ..AzureParams::default()
+            },
+            vars,
+        );
+        assert_eq!(
+            provider.headers[http::header::AUTHORIZATION],
+            "Bearer own-token"
+        );
+        assert!(provider.headers.get("api-key").is_none());
+    }
+
+    #[test]
+    fn azure_requires_a_base() {
+        let error =
+            OpenAiCompatibleTarget::azure(Dialect::Azure, "dep", AzureParams::default(), env(&[]))
+                .unwrap_err();
+        assert!(error.contains("api_base is required"), "{error}");
+        assert!(error.contains("AZURE_API_BASE"), "{error}");
+    }
+
+    #[test]
+    fn wildcard_azure_deployments_take_the_request_model() {
+        let target = OpenAiCompatibleTarget::azure(
+            Dialect::Azure,
+            "*",
+            AzureParams {
+                api_base: Some("https://r.openai.azure.com"),
+                api_version: Some("v1"),
+                ..AzureParams::default()
+            },
+            env(&[]),
+        )
+        .unwrap();
+        let provider = OpenAiCompatible::new(target, HttpClient::new().unwrap()).unwrap();
+        let url = provider
+            .url_for(&provider.chat_url, "chat/completions", "gpt-4o-eu")
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://r.openai.azure.com/openai/deployments/gpt-4o-eu/chat/completions?api-version=v1"
+        );
+    }
+
+    #[test]
+    fn azure_text_sends_chat_to_the_deployment_completions_url() {
+        let target = OpenAiCompatibleTarget::azure(
+            Dialect::AzureText,
+            "instruct",
+            AzureParams {
+                api_base: Some("https://r.openai.azure.com/openai/"),
+                api_key: Some("k"),
+                ..AzureParams::default()
+            },
+            env(&[]),
+        )
+        .unwrap();
+        let provider = OpenAiCompatible::new(target, HttpClient::new().unwrap()).unwrap();
+        assert!(provider.dialect.forces_text_completion());
+        assert_eq!(provider.name(), "Azure");
+        assert_eq!(
+            provider.completions_url.as_str(),
+            "https://r.openai.azure.com/openai/deployments/instruct/completions?api-version=2025-02-01-preview"
+        );
+    }
+
+    #[test]
+    fn openai_layout_keeps_the_bearer_key() {
+        let target =
+            OpenAiCompatibleTarget::resolve(Dialect::OpenAi, None, Some("sk"), env(&[])).unwrap();
+        let provider = OpenAiCompatible::new(target, HttpClient::new().unwrap()).unwrap();
+        assert_eq!(provider.headers[http::header::AUTHORIZATION], "Bearer sk");
+        assert!(provider.headers.get("api-key").is_none());
     }
 }

@@ -5,7 +5,7 @@
 //!   `/engines/{model}/...`.
 //! - [`models`] — `/models`, `/models/{id}`, `/model/info`.
 //! - [`health`] — `/health/liveliness` (sic, as LiteLLM), `/health/liveness`,
-//!   `/health/readiness` and `/`; public.
+//!   `/health/readiness` and `/`, public; `/health` (deployment probes), admin only.
 //! - [`keys`] — `/key/*`, the virtual-key management API; [`teams`] — `/team/*` basics;
 //!   [`members`] — `/team/member_*`; [`users`] — `/user/*`;
 //!   [`admin`] holds what the management routes share (admin gate, audit log).
@@ -81,6 +81,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/cache/ping", get(cache::ping))
         .route("/cache/delete", post(cache::delete))
         .route("/cache/flushall", post(cache::flush_all))
+        .route("/health", get(health::deployments))
         .route("/health/liveliness", get(health::liveness))
         .route("/health/liveness", get(health::liveness))
         .route("/health/readiness", get(health::readiness))
