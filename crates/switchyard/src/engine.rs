@@ -404,7 +404,9 @@ impl Switchyard {
         let controls = CallControls::new(&gateway_params, options);
         let cache_plan = self.cache_plan(&operation, &requested, &gateway_params, options)?;
         if let Some(plan) = &cache_plan {
-            if let Some(body) = plan.lookup(&operation).await {
+            // Boxed: the cache's lookup future (two tiers) is large, and keeping it inline
+            // would make every request's future, cached or not, that much larger to move.
+            if let Some(body) = Box::pin(plan.lookup(&operation)).await {
                 return Ok(plan.hit_response(body, gateway_params));
             }
         }
@@ -459,16 +461,17 @@ impl Switchyard {
             tried.push(target.clone());
             progress.fallbacks += 1;
             tracing::info!(from = %failed_group, to = %target, "falling back");
-            match self
-                .call_group(
-                    &mut operation,
-                    &target,
-                    &gateway_params,
-                    options,
-                    &controls,
-                    &mut progress,
-                )
-                .await
+            // Boxed: the fallback path is rare, and a second inline copy of the group call
+            // would double the size of every request's future.
+            match Box::pin(self.call_group(
+                &mut operation,
+                &target,
+                &gateway_params,
+                options,
+                &controls,
+                &mut progress,
+            ))
+            .await
             {
                 Ok(done) => {
                     return Ok(finish(
