@@ -36,6 +36,13 @@ pub enum ProviderError {
         message: String,
         param: Option<String>,
     },
+    /// The request sets parameters this provider does not accept, and `drop_params` is off.
+    #[error("litellm.UnsupportedParamsError: {provider} does not support parameters: {params:?}, for model={model}. To drop these, set `drop_params: true` in litellm_settings (or on the deployment's litellm_params)")]
+    UnsupportedParams {
+        provider: &'static str,
+        model: String,
+        params: Vec<String>,
+    },
     /// The deployment names a provider family this build does not implement.
     #[error("litellm.BadRequestError: provider '{provider}' (model '{model}') is not supported by this Switchyard build yet")]
     NotImplemented { provider: String, model: String },
@@ -129,9 +136,9 @@ impl ErrorClass for ProviderError {
             ProviderError::Connection { .. } | ProviderError::InvalidResponse { .. } => {
                 ErrorKind::UpstreamUnreachable
             }
-            ProviderError::BadRequest { .. } | ProviderError::NotImplemented { .. } => {
-                ErrorKind::BadRequest
-            }
+            ProviderError::BadRequest { .. }
+            | ProviderError::NotImplemented { .. }
+            | ProviderError::UnsupportedParams { .. } => ErrorKind::BadRequest,
         }
     }
 
@@ -160,6 +167,7 @@ impl ErrorClass for ProviderError {
             ProviderError::Upstream(failure) => failure.param.as_deref(),
             ProviderError::BadRequest { param, .. } => param.as_deref(),
             ProviderError::NotImplemented { .. } => Some("model"),
+            ProviderError::UnsupportedParams { params, .. } => params.first().map(String::as_str),
             _ => None,
         }
     }

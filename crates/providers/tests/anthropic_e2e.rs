@@ -137,6 +137,7 @@ fn provider(base: &str) -> Anthropic {
         api_key: Some("sk-ant-test".to_owned()),
         extra_headers,
         request_defaults: serde_json::Map::new(),
+        drop_params: false,
     };
     Anthropic::new(target, HttpClient::new().unwrap()).unwrap()
 }
@@ -283,5 +284,28 @@ async fn upstream_errors_are_classified() {
     assert_eq!(
         error.to_string(),
         "litellm.ServiceUnavailableError: AnthropicException - Overloaded"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_parameters_are_refused_naming_them_before_any_call() {
+    // Nothing listens on the discard port: reaching the network would fail differently.
+    let provider = provider("http://127.0.0.1:9");
+    let body = request(json!({
+        "model": "claude-sonnet-4",
+        "messages": [{"role": "user", "content": "hi"}],
+        "seed": 7
+    }));
+    let error = provider
+        .chat(&body, &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), 400);
+    assert_eq!(error.param(), Some("seed"));
+    assert!(
+        error.to_string().starts_with(
+            "litellm.UnsupportedParamsError: Anthropic does not support parameters: [\"seed\"]"
+        ),
+        "{error}"
     );
 }

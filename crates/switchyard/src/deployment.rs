@@ -113,6 +113,7 @@ fn build_one(
                 );
                 target.extra_headers = params.extra_headers.clone();
                 target.request_defaults = params.request_defaults.clone();
+                target.drop_params = drop_params(config, params);
                 let base = target.base_url.clone();
                 let provider = Anthropic::new(target, client.clone()).map_err(|reason| {
                     ConfigError::invalid(format!("{}.litellm_params", entry.path), reason)
@@ -180,6 +181,20 @@ fn build_one(
         base_model: entry.model_info.base_model.clone(),
     };
     Ok((handle, warning))
+}
+
+/// `drop_params`: the deployment's own, else `litellm_settings.drop_params`, else the
+/// `LITELLM_DROP_PARAMS` environment variable.
+fn drop_params(config: &Config, params: &switchyard_config::LitellmParams) -> bool {
+    params
+        .drop_params
+        .or(config.litellm_settings.drop_params)
+        .unwrap_or_else(|| {
+            config
+                .env
+                .get("LITELLM_DROP_PARAMS")
+                .is_some_and(|value| value.eq_ignore_ascii_case("true") || value == "1")
+        })
 }
 
 fn seconds(value: f64, path: &str) -> Result<Duration, ConfigError> {

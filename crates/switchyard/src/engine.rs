@@ -841,6 +841,14 @@ struct GroupFailure {
 impl GroupFailure {
     /// Validation errors and unknown models are the caller's to fix; no fallback helps.
     fn allows_fallback(&self) -> bool {
+        // As in LiteLLM, a parameter the provider refuses is the caller's to fix, not a
+        // reason to try another group.
+        if matches!(
+            self.error,
+            Error::Provider(ProviderError::UnsupportedParams { .. })
+        ) {
+            return false;
+        }
         matches!(
             self.error,
             Error::Provider(_)
@@ -1119,7 +1127,9 @@ fn finish<T: Cacheable>(
 fn upstream_status(error: &ProviderError) -> Option<u16> {
     match error {
         ProviderError::Upstream(failure) => Some(failure.status),
-        ProviderError::BadRequest { .. } | ProviderError::NotImplemented { .. } => Some(400),
+        ProviderError::BadRequest { .. }
+        | ProviderError::NotImplemented { .. }
+        | ProviderError::UnsupportedParams { .. } => Some(400),
         ProviderError::Timeout { .. }
         | ProviderError::Connection { .. }
         | ProviderError::InvalidResponse { .. } => None,

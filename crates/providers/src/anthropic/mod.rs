@@ -41,6 +41,8 @@ pub struct AnthropicTarget {
     pub extra_headers: BTreeMap<String, String>,
     /// OpenAI-shaped parameters applied to requests that do not set them.
     pub request_defaults: Map<String, Value>,
+    /// Leave out parameters Anthropic does not accept instead of refusing the call.
+    pub drop_params: bool,
 }
 
 impl AnthropicTarget {
@@ -63,6 +65,7 @@ impl AnthropicTarget {
                 .or_else(|| env("ANTHROPIC_API_KEY")),
             extra_headers: BTreeMap::new(),
             request_defaults: Map::new(),
+            drop_params: false,
         }
     }
 }
@@ -82,6 +85,7 @@ pub struct Anthropic {
     messages_url: reqwest::Url,
     headers: HeaderMap,
     request_defaults: Map<String, Value>,
+    drop_params: bool,
 }
 
 impl Anthropic {
@@ -115,6 +119,7 @@ impl Anthropic {
             messages_url,
             headers,
             request_defaults: target.request_defaults,
+            drop_params: target.drop_params,
         })
     }
 
@@ -129,6 +134,16 @@ impl Anthropic {
             message: format!("cannot encode the request: {error}"),
             param: None,
         };
+        if !self.drop_params {
+            let unsupported = request::unsupported_params(request);
+            if !unsupported.is_empty() {
+                return Err(ProviderError::UnsupportedParams {
+                    provider: NAME,
+                    model: request.model.clone(),
+                    params: unsupported,
+                });
+            }
+        }
         let body = if self.request_defaults.is_empty() {
             request::to_messages_request(request, stream)?
         } else {

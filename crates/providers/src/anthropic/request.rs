@@ -21,6 +21,38 @@ fn bad_request(message: String, param: &str) -> ProviderError {
     }
 }
 
+/// OpenAI parameters the Messages API has no equivalent for, that this request sets.
+///
+/// With `drop_params` they are left out; without it the call is refused naming them, as
+/// LiteLLM does, rather than silently answering something other than what was asked.
+pub fn unsupported_params(request: &ChatCompletionRequest) -> Vec<String> {
+    let mut unsupported = Vec::new();
+    if request.n.is_some_and(|n| n != 1) {
+        unsupported.push("n".to_owned());
+    }
+    let set = [
+        ("seed", request.seed.is_some()),
+        ("presence_penalty", request.presence_penalty.is_some()),
+        ("frequency_penalty", request.frequency_penalty.is_some()),
+        ("logit_bias", request.logit_bias.is_some()),
+        ("logprobs", request.logprobs == Some(true)),
+        ("top_logprobs", request.top_logprobs.is_some()),
+        (
+            "response_format",
+            request
+                .response_format
+                .as_ref()
+                .is_some_and(|format| format.kind != "text"),
+        ),
+    ];
+    unsupported.extend(
+        set.into_iter()
+            .filter(|(_, present)| *present)
+            .map(|(name, _)| name.to_owned()),
+    );
+    unsupported
+}
+
 /// Builds the Messages API body for `request` (`stream` adds `"stream": true`).
 pub fn to_messages_request(
     request: &ChatCompletionRequest,
@@ -580,5 +612,23 @@ mod tests {
             body["thinking"],
             json!({"type": "enabled", "budget_tokens": 1024})
         );
+    }
+
+    #[test]
+    fn parameters_without_an_anthropic_equivalent_are_named() {
+        let request: ChatCompletionRequest = serde_json::from_value(json!({
+            "model": "claude", "messages": [{"role": "user", "content": "hi"}],
+            "seed": 1, "n": 2, "presence_penalty": 0.1, "response_format": {"type": "json_object"}
+        }))
+        .unwrap();
+        assert_eq!(
+            unsupported_params(&request),
+            vec!["n", "seed", "presence_penalty", "response_format"]
+        );
+        let plain: ChatCompletionRequest = serde_json::from_value(json!({
+            "model": "claude", "messages": [{"role": "user", "content": "hi"}], "n": 1, "temperature": 0.2
+        }))
+        .unwrap();
+        assert!(unsupported_params(&plain).is_empty());
     }
 }
