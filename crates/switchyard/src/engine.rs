@@ -373,6 +373,21 @@ impl Switchyard {
         gateway_params: &GatewayParams,
         options: &RequestOptions,
     ) -> Result<Option<(ResponseCache, Controls, String)>, Error> {
+        let context = self.cache_context(&request.model, gateway_params, options)?;
+        Ok(context
+            .filter(|(cache, controls, _)| cache.applies(CallType::Embedding, controls))
+            .map(|(cache, controls, group)| (cache.clone(), controls, group)))
+    }
+
+    /// What every cached call needs: the cache (when one is configured), the request's
+    /// controls (a bad control is a 400) and the resolved model group (an unknown model is
+    /// reported by routing, so there is nothing to cache).
+    fn cache_context(
+        &self,
+        model: &str,
+        gateway_params: &GatewayParams,
+        options: &RequestOptions,
+    ) -> Result<Option<(&ResponseCache, Controls, String)>, Error> {
         let Some(cache) = &self.inner.cache else {
             return Ok(None);
         };
@@ -380,13 +395,12 @@ impl Switchyard {
             gateway_params.get("cache"),
             options.cache_control.iter().map(String::as_str),
         )?;
-        if !cache.applies(CallType::Embedding, &controls) {
-            return Ok(None);
-        }
-        let Ok(resolved) = self.inner.router.resolve(&request.model) else {
-            return Ok(None);
-        };
-        Ok(Some((cache.clone(), controls, resolved.model_group)))
+        Ok(self
+            .inner
+            .router
+            .resolve(model)
+            .ok()
+            .map(|resolved| (cache, controls, resolved.model_group)))
     }
 
     /// Serves one call: the requested group with its retries, then its fallbacks.
@@ -505,18 +519,12 @@ impl Switchyard {
         gateway_params: &GatewayParams,
         options: &RequestOptions,
     ) -> Result<Option<CachePlan>, Error> {
-        let Some(cache) = &self.inner.cache else {
+        let Some((cache, controls, model_group)) =
+            self.cache_context(requested, gateway_params, options)?
+        else {
             return Ok(None);
         };
-        let controls = Controls::parse(
-            gateway_params.get("cache"),
-            options.cache_control.iter().map(String::as_str),
-        )?;
-        // An unknown model is reported by routing; nothing to cache.
-        let Ok(resolved) = self.inner.router.resolve(requested) else {
-            return Ok(None);
-        };
-        let Some(key) = operation.cache_key(cache, &resolved.model_group, &controls) else {
+        let Some(key) = operation.cache_key(cache, &model_group, &controls) else {
             return Ok(None);
         };
         let storage_key = cache.storage_key(&key, &controls);
@@ -525,7 +533,7 @@ impl Switchyard {
             key,
             storage_key,
             controls,
-            model_group: resolved.model_group,
+            model_group,
         }))
     }
 

@@ -109,6 +109,16 @@ pub fn invalid(param: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::BadRequest, message, Some(param))
 }
 
+/// A 400 naming the first rate or concurrency limit that is negative.
+pub fn check_limits(limits: &[(&str, Option<i64>)]) -> Result<(), ApiError> {
+    for (name, value) in limits {
+        if value.is_some_and(|v| v < 0) {
+            return Err(invalid(name, format!("{name} must be >= 0")));
+        }
+    }
+    Ok(())
+}
+
 /// Who made a management change: LiteLLM's `litellm-changed-by` header, else the caller's
 /// user id.
 fn changed_by(headers: &HeaderMap, caller: &Caller) -> String {

@@ -389,14 +389,10 @@ pub async fn update(
         None => None,
     };
     check_budget(request.max_budget_in_team, "max_budget_in_team")?;
-    for (name, value) in [
+    admin::check_limits(&[
         ("tpm_limit", request.tpm_limit),
         ("rpm_limit", request.rpm_limit),
-    ] {
-        if value.is_some_and(|v| v < 0) {
-            return Err(invalid(name, format!("{name} must be >= 0")));
-        }
-    }
+    ])?;
     let before = teams::existing(store, &team_id).await?;
     let user_id = member_id(
         &before,

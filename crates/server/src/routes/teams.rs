@@ -75,18 +75,14 @@ impl TeamFields {
                 ));
             }
         }
-        for (name, value) in [
+        admin::check_limits(&[
             ("rpm_limit", self.rpm_limit),
             ("tpm_limit", self.tpm_limit),
             (
                 "max_parallel_requests",
                 self.max_parallel_requests.map(i64::from),
             ),
-        ] {
-            if value.is_some_and(|v| v < 0) {
-                return Err(invalid(name, format!("{name} must be >= 0")));
-            }
-        }
+        ])?;
         for member in self.members_with_roles.iter().flatten() {
             if member.role != "admin" && member.role != "user" {
                 return Err(invalid(

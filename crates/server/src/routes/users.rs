@@ -112,18 +112,14 @@ impl UserFields {
                 ));
             }
         }
-        for (name, value) in [
+        admin::check_limits(&[
             ("rpm_limit", self.rpm_limit),
             ("tpm_limit", self.tpm_limit),
             (
                 "max_parallel_requests",
                 self.max_parallel_requests.map(i64::from),
             ),
-        ] {
-            if value.is_some_and(|v| v < 0) {
-                return Err(invalid(name, format!("{name} must be >= 0")));
-            }
-        }
+        ])?;
         if let Some(d) = &self.budget_duration {
             expiry_after(Utc::now(), d).map_err(|_| {
                 invalid(
