@@ -23,6 +23,11 @@ pub(crate) type Param = (Val, Kind);
 /// One statement of a transaction: SQL and its parameters.
 pub(crate) type Statement = (String, Vec<Param>);
 
+/// Builds the statements of a transaction's second step from the rows its first step
+/// returned (see [`Backend::execute_then`]).
+pub(crate) type FollowUp =
+    Box<dyn FnOnce(Vec<Vec<Val>>) -> Result<Vec<Statement>, StoreError> + Send>;
+
 /// Columns present per table in the opened database.
 pub(crate) type Columns = HashMap<String, HashSet<String>>;
 
@@ -52,4 +57,17 @@ pub(crate) trait Backend: Send + Sync {
         params: Vec<Param>,
         out: Vec<Kind>,
     ) -> Result<Vec<Vec<Val>>, StoreError>;
+
+    /// Runs `first` (statements returning rows decoded with `out` kinds, e.g.
+    /// `INSERT ... RETURNING`), then the statements `then` builds from every returned row,
+    /// all in one transaction. Returns how many rows `first` returned. This is how a
+    /// write's effects can depend on what the write actually did (spend counters follow
+    /// only the spend logs that were new) without a read-then-write race.
+    async fn execute_then(
+        &self,
+        entity: &'static str,
+        first: Vec<Statement>,
+        out: Vec<Kind>,
+        then: FollowUp,
+    ) -> Result<u64, StoreError>;
 }

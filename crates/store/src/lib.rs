@@ -43,4 +43,7 @@ pub use rows::{
     TeamMemberRow, TeamRow, UserFilter, UserRow,
 };
 pub use schema::{Entity, NoFilter};
-pub use store::{Page, SpendLogQuery, SpendTarget, Store, MAX_PAGE_SIZE};
+pub use store::{
+    Page, SpendBatchOutcome, SpendDimension, SpendLogQuery, SpendTarget, SpendTotals,
+    SpendTotalsQuery, Store, TagSpend, MAX_PAGE_SIZE,
+};

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use crate::backend::{Backend, Columns, Param, Statement};
+use crate::backend::{Backend, Columns, FollowUp, Param, Statement};
 use crate::config::BackendKind;
 use crate::error::{from_pg, from_pool, StoreError};
 use crate::migrations::{Migration, BOOKKEEPING_TABLE};
@@ -284,5 +284,31 @@ impl Backend for PgBackend {
             .await
             .map_err(|e| from_pg(entity, &e))?;
         rows.iter().map(|r| decode(entity, r, &out)).collect()
+    }
+
+    async fn execute_then(
+        &self,
+        entity: &'static str,
+        first: Vec<Statement>,
+        out: Vec<Kind>,
+        then: FollowUp,
+    ) -> Result<u64, StoreError> {
+        let err = |e: tokio_postgres::Error| from_pg(entity, &e);
+        let mut client = self.client(entity).await?;
+        let tx = client.transaction().await.map_err(err)?;
+        let mut returned = Vec::new();
+        for (sql, params) in first {
+            let boxed = bind(params)?;
+            for row in tx.query(sql.as_str(), &refs(&boxed)).await.map_err(err)? {
+                returned.push(decode(entity, &row, &out)?);
+            }
+        }
+        let count = returned.len() as u64;
+        for (sql, params) in then(returned)? {
+            let boxed = bind(params)?;
+            tx.execute(sql.as_str(), &refs(&boxed)).await.map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(count)
     }
 }

@@ -17,7 +17,7 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::backend::{Backend, Columns, Param, Statement};
+use crate::backend::{Backend, Columns, FollowUp, Param, Statement};
 use crate::config::BackendKind;
 use crate::error::{from_sqlite, StoreError};
 use crate::migrations::{Migration, BOOKKEEPING_TABLE};
@@ -300,6 +300,42 @@ impl Backend for SqliteBackend {
                 result.push(vals);
             }
             Ok(result)
+        })
+        .await
+    }
+
+    async fn execute_then(
+        &self,
+        entity: &'static str,
+        first: Vec<Statement>,
+        out: Vec<Kind>,
+        then: FollowUp,
+    ) -> Result<u64, StoreError> {
+        self.call(move |conn| {
+            let err = |e: rusqlite::Error| from_sqlite(entity, &e);
+            let tx = conn.transaction().map_err(err)?;
+            let mut returned = Vec::new();
+            for (sql, params) in first {
+                let values = bind(params)?;
+                let mut stmt = tx.prepare_cached(&sql).map_err(err)?;
+                let mut rows = stmt.query(params_from_iter(values)).map_err(err)?;
+                while let Some(row) = rows.next().map_err(err)? {
+                    let vals = out
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| from_sql(row.get_ref(i).map_err(err)?, *k))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    returned.push(vals);
+                }
+            }
+            let count = returned.len() as u64;
+            for (sql, params) in then(returned)? {
+                let values = bind(params)?;
+                let mut stmt = tx.prepare_cached(&sql).map_err(err)?;
+                stmt.execute(params_from_iter(values)).map_err(err)?;
+            }
+            tx.commit().map_err(err)?;
+            Ok(count)
         })
         .await
     }

@@ -23,6 +23,12 @@ use crate::rows::{
 use crate::schema::{now_ms, Col, Entity, Kind, ListFilter, Role, Table, Val};
 use crate::sqlite::SqliteBackend;
 
+mod reports;
+mod spend;
+
+pub use reports::{SpendDimension, SpendTotals, SpendTotalsQuery, TagSpend};
+pub use spend::SpendBatchOutcome;
+
 /// Largest page any list or query returns; larger requests are clamped, so no call can
 /// read an unbounded number of rows.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -89,7 +95,7 @@ pub enum SpendTarget {
 }
 
 impl SpendTarget {
-    fn table_and_key(&self) -> (&'static Table, Vec<String>) {
+    pub(crate) fn table_and_key(&self) -> (&'static Table, Vec<String>) {
         match self {
             SpendTarget::Key(t) => (KeyRow::TABLE, vec![t.clone()]),
             SpendTarget::User(u) => (UserRow::TABLE, vec![u.clone()]),
