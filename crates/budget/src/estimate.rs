@@ -19,8 +19,54 @@ pub const REPLY_PRIMING_TOKENS: u64 = 3;
 
 /// Estimated tokens in `text`: `ceil(chars / 4)`.
 pub fn estimate_text_tokens(text: &str) -> u64 {
-    let chars = text.chars().count() as u64;
+    estimate_tokens_of_chars(text.chars().count() as u64)
+}
+
+/// Estimated tokens of text counted piecewise (e.g. across stream chunks): `ceil(chars / 4)`
+/// over the total, so splitting the text does not change the estimate.
+pub fn estimate_tokens_of_chars(chars: u64) -> u64 {
     chars.div_ceil(4)
+}
+
+/// Estimated prompt tokens of typed chat messages; the same rules as
+/// [`estimate_chat_prompt_tokens`], without converting the request to JSON first.
+pub fn estimate_messages_prompt_tokens(messages: &[switchyard_llm_types::ChatMessage]) -> u64 {
+    use switchyard_llm_types::{ContentPart, MessageContent};
+    let body: u64 = messages
+        .iter()
+        .map(|message| {
+            let content = match &message.content {
+                None => 0,
+                Some(MessageContent::Text(text)) => estimate_text_tokens(text),
+                Some(MessageContent::Parts(parts)) => parts
+                    .iter()
+                    .map(|part| match part {
+                        ContentPart::Text { text, .. } => estimate_text_tokens(text),
+                        _ => 0,
+                    })
+                    .sum(),
+            };
+            let name = message
+                .name
+                .as_deref()
+                .map_or(0, |name| TOKENS_PER_NAME + estimate_text_tokens(name));
+            let tool_calls = message.tool_calls.as_ref().map_or(0, |calls| {
+                calls
+                    .iter()
+                    .map(|call| {
+                        estimate_text_tokens(&call.function.name)
+                            + estimate_text_tokens(&call.function.arguments)
+                    })
+                    .sum()
+            });
+            TOKENS_PER_MESSAGE
+                + estimate_text_tokens(message.role.as_str())
+                + content
+                + name
+                + tool_calls
+        })
+        .sum();
+    body + REPLY_PRIMING_TOKENS
 }
 
 fn content_tokens(content: &Value) -> u64 {
@@ -101,4 +147,23 @@ pub fn estimate_chat_usage(messages: &Value, completion_text: &str) -> Usage {
         estimate_chat_prompt_tokens(messages),
         estimate_text_tokens(completion_text),
     )
+}
+
+#[cfg(test)]
+mod typed_tests {
+    use super::*;
+    use switchyard_llm_types::ChatMessage;
+
+    #[test]
+    fn typed_messages_estimate_like_their_json() {
+        let mut named = ChatMessage::user("What is the capital of France, in one word?");
+        named.name = Some("alice".into());
+        let messages = vec![ChatMessage::system("Be brief."), named];
+        let json = serde_json::to_value(&messages).unwrap();
+        assert_eq!(
+            estimate_messages_prompt_tokens(&messages),
+            estimate_chat_prompt_tokens(&json)
+        );
+        assert_eq!(estimate_tokens_of_chars(9), 3);
+    }
 }

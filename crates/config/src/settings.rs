@@ -263,6 +263,10 @@ pub struct GeneralSettings {
     /// Seconds a virtual key stays in the in-memory auth cache (LiteLLM's default 60): the
     /// longest another replica can keep serving a key changed elsewhere.
     pub user_api_key_cache_ttl: Option<f64>,
+    /// Spend logs also keep each call's messages and response (off by default, as LiteLLM).
+    pub store_prompts_in_spend_logs: bool,
+    /// Seconds between spend-log batch writes (LiteLLM's `proxy_batch_write_at`).
+    pub proxy_batch_write_at: Option<f64>,
     pub other: Map<String, Value>,
 }
 
@@ -647,6 +651,8 @@ fn parse_general_settings(
         litellm_key_header_name: fields.take("litellm_key_header_name")?,
         database_url: fields.take::<String>("database_url")?.map(Secret::new),
         user_api_key_cache_ttl: fields.take("user_api_key_cache_ttl")?,
+        store_prompts_in_spend_logs: fields.take("store_prompts_in_spend_logs")?.unwrap_or(false),
+        proxy_batch_write_at: fields.take("proxy_batch_write_at")?,
         other: Map::new(),
     };
     unsupported.extend(fields.rest_paths());

@@ -20,6 +20,7 @@
 //! and 5. The management API (`/key/*`, `/user/*`, `/team/*`) lives in [`routes::keys`],
 //! [`routes::users`] and [`routes::teams`] over the [`switchyard_store::Store`].
 
+pub mod accounting;
 pub mod auth;
 pub mod error;
 pub mod extract;

@@ -54,6 +54,7 @@ pub async fn serve(
     });
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let draining = gateway.clone();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         draining.start_draining();
@@ -62,7 +63,7 @@ pub async fn serve(
     });
     let server = std::future::IntoFuture::into_future(server);
     tokio::pin!(server);
-    tokio::select! {
+    let served = tokio::select! {
         result = &mut server => result,
         () = async {
             if stopping_rx.await.is_ok() {
@@ -74,5 +75,11 @@ pub async fn serve(
             tracing::warn!(grace_secs = grace.as_secs_f64(), "in-flight requests still running after the grace period; stopping");
             Ok(())
         }
-    }
+    };
+    // Every finished call's spend is written before the process exits.
+    gateway.flush_spend(SPEND_FLUSH_DEADLINE).await;
+    served
 }
+
+/// How long shutdown waits for queued spend rows to reach the database.
+const SPEND_FLUSH_DEADLINE: Duration = Duration::from_secs(10);

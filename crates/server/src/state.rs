@@ -8,6 +8,7 @@ use std::time::Duration;
 use switchyard::Switchyard;
 use switchyard_store::Store;
 
+use crate::accounting::Accounting;
 use crate::auth::Authenticator;
 use crate::virtual_keys::{VirtualKeys, DEFAULT_TTL};
 
@@ -58,6 +59,8 @@ struct Inner {
     authenticator: Authenticator,
     options: GatewayOptions,
     store: Option<Store>,
+    /// Spend accounting (the batch spend writer), when a store is open.
+    accounting: Option<Accounting>,
     draining: AtomicBool,
 }
 
@@ -144,14 +147,40 @@ impl Gateway {
         options: GatewayOptions,
         store: Option<Store>,
     ) -> Self {
+        // The writer task needs a runtime; a gateway assembled outside one records no spend.
+        let accounting = store
+            .as_ref()
+            .filter(|_| tokio::runtime::Handle::try_current().is_ok())
+            .map(|store| {
+                let config = engine.config();
+                Accounting::start(
+                    store,
+                    Accounting::settings_from(config),
+                    config.general_settings.store_prompts_in_spend_logs,
+                )
+            });
         Self {
             inner: Arc::new(Inner {
                 engine,
                 authenticator,
                 options,
                 store,
+                accounting,
                 draining: AtomicBool::new(false),
             }),
+        }
+    }
+
+    /// Spend accounting, when a store is open.
+    pub fn accounting(&self) -> Option<&Accounting> {
+        self.inner.accounting.as_ref()
+    }
+
+    /// Writes every spend row still queued (graceful shutdown), for at most `deadline`.
+    pub async fn flush_spend(&self, deadline: Duration) -> bool {
+        match &self.inner.accounting {
+            Some(accounting) => accounting.writer().shutdown(deadline).await,
+            None => true,
         }
     }
 

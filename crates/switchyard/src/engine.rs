@@ -81,6 +81,14 @@ pub struct CallMeta {
     /// USD cost of the call (`x-litellm-response-cost`), when the answer carried usage and the
     /// model has a price; streams are priced when they end, not here.
     pub response_cost: Option<f64>,
+    /// The model name the upstream was asked for (spend logs' `model`); empty on a cache hit.
+    pub upstream_model: String,
+    /// The deployment's `model_info.base_model`, which prices the call when set.
+    pub base_model: Option<String>,
+    /// The gateway asked the upstream for a stream's usage chunk
+    /// (`stream_options.include_usage`) that the client did not ask for: the relay
+    /// accounts it and leaves it out of what the client sees.
+    pub usage_chunk_added: bool,
 }
 
 /// A successful call: the body and how it was served.
@@ -216,6 +224,23 @@ impl Switchyard {
         })
     }
 
+    /// The USD cost of `usage` on the deployment that served `meta`'s call (0 when the
+    /// model has no price, as LiteLLM reports it). Streams are priced with this when they end.
+    pub fn cost_of_usage(&self, meta: &CallMeta, usage: &switchyard_llm_types::Usage) -> f64 {
+        if meta.cache_hit {
+            return 0.0;
+        }
+        self.inner
+            .prices
+            .lookup(
+                Some(&meta.deployment_id),
+                meta.base_model.as_deref(),
+                Some(&meta.provider),
+                &meta.upstream_model,
+            )
+            .map_or(0.0, |found| cost_of(usage, found.price))
+    }
+
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -310,7 +335,10 @@ impl Switchyard {
         validate_messages(&request)?;
         let gateway = GatewayParams::take(&mut request.extra);
         request.stream = Some(true);
-        self.run(ChatStream(request), gateway, options).await
+        let added = request_stream_usage(&mut request.stream_options);
+        let mut response = self.run(ChatStream(request), gateway, options).await?;
+        response.meta.usage_chunk_added = added;
+        Ok(response)
     }
 
     pub async fn completion(
@@ -329,7 +357,12 @@ impl Switchyard {
     ) -> Result<Response<ChunkStream>, Error> {
         let gateway = GatewayParams::take(&mut request.extra);
         request.stream = Some(true);
-        self.run(CompletionStream(request), gateway, options).await
+        let added = request_stream_usage(&mut request.stream_options);
+        let mut response = self
+            .run(CompletionStream(request), gateway, options)
+            .await?;
+        response.meta.usage_chunk_added = added;
+        Ok(response)
     }
 
     /// Embeddings, cached per input item: a batch whose items are partly cached sends only
@@ -900,6 +933,9 @@ impl<T> Done<T> {
                 cache_key: None,
                 cache_hit: false,
                 response_cost: None,
+                upstream_model: self.upstream_model,
+                base_model: self.base_model,
+                usage_chunk_added: false,
             },
         }
     }
@@ -975,6 +1011,9 @@ fn cache_hit_response<T>(
             cache_key,
             cache_hit: true,
             response_cost: Some(0.0),
+            upstream_model: String::new(),
+            base_model: None,
+            usage_chunk_added: false,
         },
     }
 }
@@ -1190,6 +1229,20 @@ fn plan_call(
             headers: options.upstream_headers.clone(),
         },
     }
+}
+
+/// Asks a stream's upstream for its final usage chunk (OpenAI's
+/// `stream_options.include_usage`; every adapter honours it: OpenAI-compatible servers
+/// send it, the Anthropic adapter builds it from Anthropic's own usage events), so a stream
+/// is priced from what the provider counted rather than estimated. Returns whether the
+/// client had not asked for it itself, so the relay can leave the chunk out.
+fn request_stream_usage(options: &mut Option<switchyard_llm_types::StreamOptions>) -> bool {
+    let options = options.get_or_insert_with(Default::default);
+    if options.include_usage == Some(true) {
+        return false;
+    }
+    options.include_usage = Some(true);
+    true
 }
 
 fn validate_messages(request: &ChatCompletionRequest) -> Result<(), Error> {

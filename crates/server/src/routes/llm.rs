@@ -7,10 +7,17 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use switchyard::RequestOptions;
+use switchyard_budget::estimate::{estimate_input_tokens, estimate_messages_prompt_tokens};
+use switchyard_llm_types::Usage;
 use switchyard_llm_types::{ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ErrorKind};
+use switchyard_providers::ChunkStream;
 
+use crate::accounting::metered::metered;
+use crate::accounting::record::{request_metadata, request_tags};
+use crate::accounting::{CallAccount, CallRequest, ClientIp};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{parse_json, JsonBody};
@@ -81,75 +88,264 @@ impl FromRequestParts<Gateway> for HeaderOptions {
 pub async fn chat(
     State(gateway): State<Gateway>,
     caller: Caller,
+    ClientIp(client_ip): ClientIp,
     HeaderOptions(options): HeaderOptions,
     JsonBody(request): JsonBody<ChatCompletionRequest>,
 ) -> Response {
+    let call = Call::open(&gateway, &caller, chat_call(&gateway, &request, client_ip));
     if let Err(error) = caller.check_model(&request.model) {
-        return error_response(error, &new_call_id());
+        return call.fail(error);
     }
-    serve_chat(&gateway, request, &options).await
+    serve_chat(&gateway, request, &options, call).await
 }
 
 pub async fn completion(
     State(gateway): State<Gateway>,
     caller: Caller,
+    ClientIp(client_ip): ClientIp,
     HeaderOptions(options): HeaderOptions,
     JsonBody(request): JsonBody<CompletionRequest>,
 ) -> Response {
+    let call = Call::open(
+        &gateway,
+        &caller,
+        completion_call(&gateway, &request, client_ip),
+    );
     if let Err(error) = caller.check_model(&request.model) {
-        return error_response(error, &new_call_id());
+        return call.fail(error);
     }
-    serve_completion(&gateway, request, &options).await
+    serve_completion(&gateway, request, &options, call).await
 }
 
 pub async fn embeddings(
     State(gateway): State<Gateway>,
     caller: Caller,
+    ClientIp(client_ip): ClientIp,
     HeaderOptions(options): HeaderOptions,
     JsonBody(request): JsonBody<EmbeddingRequest>,
 ) -> Response {
+    let call = Call::open(
+        &gateway,
+        &caller,
+        embedding_call(&gateway, &request, client_ip),
+    );
     if let Err(error) = caller.check_model(&request.model) {
-        return error_response(error, &new_call_id());
+        return call.fail(error);
     }
-    serve_embeddings(&gateway, request, &options).await
+    serve_embeddings(&gateway, request, &options, call).await
 }
 
 pub async fn chat_for_path_model(
     State(gateway): State<Gateway>,
     caller: Caller,
+    ClientIp(client_ip): ClientIp,
     Path(model): Path<String>,
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
-    match path_request::<ChatCompletionRequest>(&caller, body, model) {
-        Ok(request) => serve_chat(&gateway, request, &options).await,
-        Err(error) => error_response(error, &new_call_id()),
+    match path_request::<ChatCompletionRequest>(&caller, body, model.clone()) {
+        Ok(request) => {
+            let call = Call::open(&gateway, &caller, chat_call(&gateway, &request, client_ip));
+            serve_chat(&gateway, request, &options, call).await
+        }
+        Err(error) => path_failure(&gateway, &caller, "acompletion", model, client_ip, error),
     }
 }
 
 pub async fn completion_for_path_model(
     State(gateway): State<Gateway>,
     caller: Caller,
+    ClientIp(client_ip): ClientIp,
     Path(model): Path<String>,
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
-    match path_request::<CompletionRequest>(&caller, body, model) {
-        Ok(request) => serve_completion(&gateway, request, &options).await,
-        Err(error) => error_response(error, &new_call_id()),
+    match path_request::<CompletionRequest>(&caller, body, model.clone()) {
+        Ok(request) => {
+            let call = Call::open(
+                &gateway,
+                &caller,
+                completion_call(&gateway, &request, client_ip),
+            );
+            serve_completion(&gateway, request, &options, call).await
+        }
+        Err(error) => path_failure(
+            &gateway,
+            &caller,
+            "atext_completion",
+            model,
+            client_ip,
+            error,
+        ),
     }
 }
 
 pub async fn embeddings_for_path_model(
     State(gateway): State<Gateway>,
     caller: Caller,
+    ClientIp(client_ip): ClientIp,
     Path(model): Path<String>,
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
-    match path_request::<EmbeddingRequest>(&caller, body, model) {
-        Ok(request) => serve_embeddings(&gateway, request, &options).await,
-        Err(error) => error_response(error, &new_call_id()),
+    match path_request::<EmbeddingRequest>(&caller, body, model.clone()) {
+        Ok(request) => {
+            let call = Call::open(
+                &gateway,
+                &caller,
+                embedding_call(&gateway, &request, client_ip),
+            );
+            serve_embeddings(&gateway, request, &options, call).await
+        }
+        Err(error) => path_failure(&gateway, &caller, "aembedding", model, client_ip, error),
+    }
+}
+
+/// A path-model request refused before it could be parsed as a call: still logged.
+fn path_failure(
+    gateway: &Gateway,
+    caller: &Caller,
+    call_type: &'static str,
+    model: String,
+    client_ip: Option<String>,
+    error: ApiError,
+) -> Response {
+    let request = CallRequest {
+        call_type,
+        model,
+        client_ip,
+        ..CallRequest::default()
+    };
+    Call::open(gateway, caller, request).fail(error)
+}
+
+/// One call in flight: its id, start and account.
+struct Call {
+    id: String,
+    started: Instant,
+    account: CallAccount,
+}
+
+impl Call {
+    fn open(gateway: &Gateway, caller: &Caller, request: CallRequest) -> Self {
+        let id = new_call_id();
+        let account = CallAccount::open(gateway, caller, &id, request);
+        Self {
+            id,
+            started: Instant::now(),
+            account,
+        }
+    }
+
+    fn fail(self, error: ApiError) -> Response {
+        self.account.failed(&error);
+        error_response(error, &self.id)
+    }
+
+    /// A JSON answer (settled now) or the error.
+    fn respond_json<T: Serialize>(
+        self,
+        outcome: Result<switchyard::Response<T>, switchyard::Error>,
+        usage: impl FnOnce(&T) -> Option<&Usage>,
+        log_response: bool,
+    ) -> Response {
+        match outcome {
+            Ok(response) => {
+                let logged = log_response
+                    .then(|| serde_json::to_value(&response.body).ok())
+                    .flatten();
+                self.account
+                    .answered(&response.meta, usage(&response.body), logged);
+                respond::json(&response.body, &response.meta, &self.id, self.started)
+            }
+            Err(error) => self.fail(error.into()),
+        }
+    }
+
+    /// An event stream, settled when it ends or the client goes away, or the error.
+    fn respond_stream(
+        self,
+        outcome: Result<switchyard::Response<ChunkStream>, switchyard::Error>,
+    ) -> Response {
+        match outcome {
+            Ok(response) => {
+                let chunks = metered(response.body, &response.meta, self.account);
+                respond::event_stream(
+                    crate::sse::body(chunks),
+                    &response.meta,
+                    &self.id,
+                    self.started,
+                )
+            }
+            Err(error) => self.fail(error.into()),
+        }
+    }
+}
+
+fn logs_prompts(gateway: &Gateway) -> bool {
+    gateway.accounting().is_some_and(|a| a.stores_prompts())
+}
+
+fn chat_call(
+    gateway: &Gateway,
+    request: &ChatCompletionRequest,
+    client_ip: Option<String>,
+) -> CallRequest {
+    CallRequest {
+        call_type: "acompletion",
+        model: request.model.clone(),
+        end_user: request.user.clone(),
+        metadata: request_metadata(&request.extra),
+        tags: request_tags(&request.extra),
+        messages: logs_prompts(gateway)
+            .then(|| serde_json::to_value(&request.messages).ok())
+            .flatten(),
+        prompt_estimate: if request.is_stream() {
+            estimate_messages_prompt_tokens(&request.messages)
+        } else {
+            0
+        },
+        client_ip,
+    }
+}
+
+fn completion_call(
+    gateway: &Gateway,
+    request: &CompletionRequest,
+    client_ip: Option<String>,
+) -> CallRequest {
+    CallRequest {
+        call_type: "atext_completion",
+        model: request.model.clone(),
+        end_user: request.user.clone(),
+        metadata: request_metadata(&request.extra),
+        tags: request_tags(&request.extra),
+        messages: logs_prompts(gateway).then(|| request.prompt.clone()),
+        prompt_estimate: if request.is_stream() {
+            estimate_input_tokens(&request.prompt)
+        } else {
+            0
+        },
+        client_ip,
+    }
+}
+
+fn embedding_call(
+    gateway: &Gateway,
+    request: &EmbeddingRequest,
+    client_ip: Option<String>,
+) -> CallRequest {
+    CallRequest {
+        call_type: "aembedding",
+        model: request.model.clone(),
+        end_user: request.user.clone(),
+        metadata: request_metadata(&request.extra),
+        tags: request_tags(&request.extra),
+        messages: logs_prompts(gateway)
+            .then(|| serde_json::to_value(&request.input).ok())
+            .flatten(),
+        prompt_estimate: 0,
+        client_ip,
     }
 }
 
@@ -190,18 +386,14 @@ async fn serve_chat(
     gateway: &Gateway,
     request: ChatCompletionRequest,
     options: &RequestOptions,
+    call: Call,
 ) -> Response {
-    let started = Instant::now();
-    let call_id = new_call_id();
     let engine = gateway.engine();
     if request.is_stream() {
-        respond::stream_outcome(
-            engine.chat_stream(request, options).await,
-            &call_id,
-            started,
-        )
+        call.respond_stream(engine.chat_stream(request, options).await)
     } else {
-        respond::json_outcome(engine.chat(request, options).await, &call_id, started)
+        let outcome = engine.chat(request, options).await;
+        call.respond_json(outcome, |body| body.usage.as_ref(), logs_prompts(gateway))
     }
 }
 
@@ -209,18 +401,14 @@ async fn serve_completion(
     gateway: &Gateway,
     request: CompletionRequest,
     options: &RequestOptions,
+    call: Call,
 ) -> Response {
-    let started = Instant::now();
-    let call_id = new_call_id();
     let engine = gateway.engine();
     if request.is_stream() {
-        respond::stream_outcome(
-            engine.completion_stream(request, options).await,
-            &call_id,
-            started,
-        )
+        call.respond_stream(engine.completion_stream(request, options).await)
     } else {
-        respond::json_outcome(engine.completion(request, options).await, &call_id, started)
+        let outcome = engine.completion(request, options).await;
+        call.respond_json(outcome, |body| body.usage.as_ref(), logs_prompts(gateway))
     }
 }
 
@@ -228,9 +416,9 @@ async fn serve_embeddings(
     gateway: &Gateway,
     request: EmbeddingRequest,
     options: &RequestOptions,
+    call: Call,
 ) -> Response {
-    let started = Instant::now();
-    let call_id = new_call_id();
     let outcome = gateway.engine().embeddings(request, options).await;
-    respond::json_outcome(outcome, &call_id, started)
+    // Embedding vectors are large and not what a spend log is for: never logged.
+    call.respond_json(outcome, |body| body.usage.as_ref(), false)
 }
