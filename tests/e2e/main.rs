@@ -20,6 +20,7 @@
 //! - [`keys`] — virtual keys: `/key/*` and keys on the LLM routes, embedded store and PostgreSQL.
 //! - [`users`] — `/user/*` and `/team/member_*`, the auto-created user key, embedded store and PostgreSQL.
 //! - [`reliability`] — retries, cooldowns, weights and fallbacks across several upstreams.
+//! - [`spend`] — spend logs, counters, stream pricing, outage and shutdown, spend reports (PostgreSQL).
 
 // Test code throughout, including the helpers outside `#[test]` functions: a panic with context
 // is the failure report.
@@ -43,5 +44,6 @@ mod models;
 mod python;
 mod reliability;
 mod routing;
+mod spend;
 mod streaming;
 mod users;

@@ -8,7 +8,8 @@
 //!   `/health/readiness` and `/`, public; `/health` (deployment probes), admin only.
 //! - [`keys`] — `/key/*`, the virtual-key management API; [`teams`] — `/team/*` basics;
 //!   [`members`] — `/team/member_*`; [`users`] — `/user/*`;
-//!   [`admin`] holds what the management routes share (admin gate, audit log).
+//!   [`admin`] holds what the management routes share (admin gate, audit log);
+//!   [`spend`] — `/spend/*` and `/global/spend*` reports.
 
 pub mod admin;
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod keys;
 pub mod llm;
 pub mod members;
 pub mod models;
+pub mod spend;
 pub mod teams;
 pub mod users;
 
@@ -78,6 +80,13 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/user/update", post(users::update))
         .route("/user/delete", post(users::delete))
         .route("/user/list", get(users::list))
+        .route("/spend/logs", get(spend::logs))
+        .route("/spend/keys", get(spend::keys))
+        .route("/spend/users", get(spend::users))
+        .route("/spend/tags", get(spend::tags))
+        .route("/global/spend", get(spend::global))
+        .route("/global/spend/logs", get(spend::global_logs))
+        .route("/global/spend/report", get(spend::report))
         .route("/cache/ping", get(cache::ping))
         .route("/cache/delete", post(cache::delete))
         .route("/cache/flushall", post(cache::flush_all))
