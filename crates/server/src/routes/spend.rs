@@ -49,11 +49,11 @@ fn day_start(param: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
+/// A `[start, end)` time range, either side open.
+type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// `[start, end)` from inclusive `start_date` / `end_date`.
-fn date_range(
-    start_date: Option<&str>,
-    end_date: Option<&str>,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), ApiError> {
+fn date_range(start_date: Option<&str>, end_date: Option<&str>) -> Result<Range, ApiError> {
     let start = start_date.map(|d| day_start("start_date", d)).transpose()?;
     let end = end_date
         .map(|d| day_start("end_date", d).map(|t| t + Duration::days(1)))
@@ -476,6 +476,9 @@ fn add_int(map: &mut Map<String, Value>, key: &str, amount: i64) {
     map.insert(key.to_owned(), json!(current + amount));
 }
 
+/// One team's or customer's spend in a day: (id, total, per model-and-key details).
+type EntitySpend = (Option<String>, f64, Vec<Value>);
+
 /// LiteLLM's per-day `team` / `customer` report.
 fn per_day_report(
     groups: &[SpendTotals],
@@ -483,8 +486,7 @@ fn per_day_report(
     name_field: &str,
     name_of: impl Fn(Option<&str>) -> Value,
 ) -> Value {
-    // day -> entity -> (total, details)
-    let mut days: BTreeMap<String, Vec<(Option<String>, f64, Vec<Value>)>> = BTreeMap::new();
+    let mut days: BTreeMap<String, Vec<EntitySpend>> = BTreeMap::new();
     for g in groups {
         let day = g.day.clone().unwrap_or_default();
         let entity = g.keys.first().cloned().flatten();
