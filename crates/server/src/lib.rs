@@ -15,6 +15,9 @@
 //! 5. [`respond`] writes the body with the `x-litellm-*` headers; streams go through [`sse`],
 //!    chunk by chunk as they arrive, and end with `data: [DONE]`.
 //! 6. Any error anywhere becomes JSON in exactly one place: [`error::ApiError`].
+//! 7. The call's [`accounting::CallAccount`] (opened in the route) settles once, when the
+//!    answer was built, the stream ended or was dropped, or the call failed; the spend row
+//!    goes to the batch writer off the request path.
 //!
 //! Later stages (limits, budgets, guardrails, cache) run inside the engine between steps 3
 //! and 5. The management API (`/key/*`, `/user/*`, `/team/*`) lives in [`routes::keys`],
