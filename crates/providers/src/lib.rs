@@ -8,6 +8,8 @@
 //!   (default base URL, key variable), not a module of its own. Azure OpenAI (`azure/`) reuses
 //!   it with a different URL and credential [`Layout`].
 //! - [`anthropic`] — the Anthropic Messages API: request, response and stream translation.
+//! - [`bedrock`] — Amazon Bedrock: Converse / ConverseStream with SigV4, Titan and Cohere
+//!   embeddings.
 //! - [`gemini`] — Google Gemini, on Google AI Studio (`gemini/`) and Vertex AI (`vertex_ai/`),
 //!   with [`google_auth`] for Vertex's service-account OAuth tokens.
 //! - [`mock`] — the built-in mock (`mock_response`), so a gateway answers with no provider key.
@@ -20,6 +22,7 @@
 //! router's job) or what it costs (the budget crate's).
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod error;
 pub mod gemini;
 pub mod google_auth;
@@ -32,6 +35,7 @@ pub mod sse;
 pub mod stream_driver;
 
 pub use anthropic::{Anthropic, AnthropicTarget};
+pub use bedrock::{Bedrock, BedrockParams, BedrockTarget};
 pub use error::ProviderError;
 pub use gemini::{Gemini, GeminiTarget, GoogleApi, VertexParams};
 pub use http::HttpClient;

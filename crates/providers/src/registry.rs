@@ -19,6 +19,8 @@ pub enum ProviderFamily {
     Gemini,
     /// Google Gemini on Vertex AI (`vertex_ai/`; `vertex_ai_beta/` uses the v1beta1 API).
     VertexAi { beta: bool },
+    /// Amazon Bedrock (`bedrock/`): Converse for chat, InvokeModel for embeddings.
+    Bedrock,
     /// A provider LiteLLM knows that this build does not implement yet: the config loads, the
     /// deployment is reported at start-up, and calls answer a clear error.
     NotImplemented,
@@ -37,7 +39,6 @@ pub struct ProviderSpec {
 /// Prefixes LiteLLM accepts whose adapters arrive with later work.
 const KNOWN_NOT_IMPLEMENTED: &[&str] = &[
     "azure_ai",
-    "bedrock",
     "sagemaker",
     "sagemaker_chat",
     "ollama",
@@ -123,6 +124,7 @@ fn family_of(provider: &str) -> Option<ProviderFamily> {
         "azure" => return Some(ProviderFamily::Azure(Dialect::Azure)),
         "azure_text" => return Some(ProviderFamily::Azure(Dialect::AzureText)),
         "gemini" => return Some(ProviderFamily::Gemini),
+        "bedrock" => return Some(ProviderFamily::Bedrock),
         "vertex_ai" => return Some(ProviderFamily::VertexAi { beta: false }),
         "vertex_ai_beta" => return Some(ProviderFamily::VertexAi { beta: true }),
         _ => {}
