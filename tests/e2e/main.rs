@@ -12,6 +12,7 @@
 //!   failure, client disconnect.
 //! - [`endpoints`] — `/embeddings` and `/completions`.
 //! - [`errors`] — every error the client API documents.
+//! - [`google`] — Gemini and Vertex AI deployments against a mock of the Google APIs.
 //! - [`models`] — `/models`, `/models/{id}`, `/model/info`, health probes.
 //! - [`health`] — `/health`: deployments probed upstream, healthy/unhealthy, `?model=`, admin only.
 //! - [`routing`] — wildcards, aliases, `mock_response`.
@@ -36,6 +37,7 @@ mod chat;
 mod common;
 mod endpoints;
 mod errors;
+mod google;
 mod health;
 mod keys;
 mod lifecycle;
