@@ -233,6 +233,19 @@ impl Gemini {
                 param: Some("model".to_owned()),
             });
         }
+        if matches!(self.api, GoogleApi::Vertex { .. })
+            && (model.starts_with("claude") || model.starts_with("mistral"))
+        {
+            // Partner models on Vertex take their vendor's body on `:rawPredict`, not Gemini's.
+            return Err(ProviderError::BadRequest {
+                provider: self.name,
+                message: format!(
+                    "partner model {model:?} on Vertex AI is not supported yet; only Google's \
+                     Gemini and embedding models are"
+                ),
+                param: Some("model".to_owned()),
+            });
+        }
         let verb = match (method, &self.api) {
             (Method::Generate, _) => "generateContent",
             (Method::Stream, _) => "streamGenerateContent?alt=sse",
@@ -577,6 +590,9 @@ mod tests {
             provider.url("text-embedding-005", Method::Embed).unwrap().as_str(),
             "https://aiplatform.googleapis.com/v1beta1/projects/envproj/locations/global/publishers/google/models/text-embedding-005:predict"
         );
+        assert!(provider
+            .url("claude-3-5-sonnet@20240620", Method::Generate)
+            .is_err());
         assert!(GeminiTarget::vertex(VertexParams::default(), &client(), |_| None).is_err());
     }
 }
