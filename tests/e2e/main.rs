@@ -5,6 +5,7 @@
 //! in parallel. Build the binary first (`cargo build -p switchyard-gateway`); if it is missing
 //! the support crate builds it once.
 //!
+//! - [`bedrock`] — Bedrock deployments against a mock that verifies SigV4 signatures.
 //! - [`cache`] — the response cache: hits, stream replay, controls, admin routes, shared Redis.
 //! - [`chat`] — non-streaming chat: body, usage, response headers, what reaches the upstream,
 //!   key headers, path forms.
@@ -32,6 +33,7 @@
     reason = "end-to-end test crate: helpers panic with context, like the tests themselves"
 )]
 
+mod bedrock;
 mod cache;
 mod chat;
 mod common;
