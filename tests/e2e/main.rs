@@ -5,6 +5,7 @@
 //! in parallel. Build the binary first (`cargo build -p switchyard-gateway`); if it is missing
 //! the support crate builds it once.
 //!
+//! - [`bedrock`] — Bedrock deployments against a mock that verifies SigV4 signatures.
 //! - [`cache`] — the response cache: hits, stream replay, controls, admin routes, shared Redis.
 //! - [`chat`] — non-streaming chat: body, usage, response headers, what reaches the upstream,
 //!   key headers, path forms.
@@ -12,6 +13,7 @@
 //!   failure, client disconnect.
 //! - [`endpoints`] — `/embeddings` and `/completions`.
 //! - [`errors`] — every error the client API documents.
+//! - [`google`] — Gemini and Vertex AI deployments against a mock of the Google APIs.
 //! - [`models`] — `/models`, `/models/{id}`, `/model/info`, health probes.
 //! - [`health`] — `/health`: deployments probed upstream, healthy/unhealthy, `?model=`, admin only.
 //! - [`routing`] — wildcards, aliases, `mock_response`.
@@ -32,11 +34,13 @@
     reason = "end-to-end test crate: helpers panic with context, like the tests themselves"
 )]
 
+mod bedrock;
 mod cache;
 mod chat;
 mod common;
 mod endpoints;
 mod errors;
+mod google;
 mod health;
 mod keys;
 mod lifecycle;

@@ -298,7 +298,16 @@ const REQUEST_DEFAULT_KEYS: &[&str] = &[
 ];
 
 /// `litellm_params` keys a provider adapter reads from [`LitellmParams::other`].
-const PROVIDER_KEYS: &[&str] = &["azure_ad_token"];
+const PROVIDER_KEYS: &[&str] = &[
+    "azure_ad_token",
+    "vertex_project",
+    "vertex_location",
+    "vertex_credentials",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_region_name",
+];
 
 /// LiteLLM's per-deployment price keys (`input_cost_per_token`, `output_cost_per_second`,
 /// `cache_read_input_token_cost`, tiered `..._above_128k_tokens`, ...).

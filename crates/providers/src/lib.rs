@@ -8,8 +8,13 @@
 //!   (default base URL, key variable), not a module of its own. Azure OpenAI (`azure/`) reuses
 //!   it with a different URL and credential [`Layout`].
 //! - [`anthropic`] — the Anthropic Messages API: request, response and stream translation.
+//! - [`bedrock`] — Amazon Bedrock: Converse / ConverseStream with SigV4, Titan and Cohere
+//!   embeddings.
+//! - [`gemini`] — Google Gemini, on Google AI Studio (`gemini/`) and Vertex AI (`vertex_ai/`),
+//!   with [`google_auth`] for Vertex's service-account OAuth tokens.
 //! - [`mock`] — the built-in mock (`mock_response`), so a gateway answers with no provider key.
 //! - [`sse`] — server-sent-event decoding, shared by every streaming adapter.
+//! - [`stream_driver`] — the decode-and-translate loop of adapters that rewrite streams.
 //! - [`http`] — the pooled upstream HTTP client and upstream error mapping.
 //! - [`error`] — [`ProviderError`], classified for the router and the HTTP layer.
 //!
@@ -17,16 +22,22 @@
 //! router's job) or what it costs (the budget crate's).
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod error;
+pub mod gemini;
+pub mod google_auth;
 pub mod http;
 pub mod mock;
 pub mod openai_compat;
 pub mod provider;
 pub mod registry;
 pub mod sse;
+pub mod stream_driver;
 
 pub use anthropic::{Anthropic, AnthropicTarget};
+pub use bedrock::{Bedrock, BedrockParams, BedrockTarget};
 pub use error::ProviderError;
+pub use gemini::{Gemini, GeminiTarget, GoogleApi, VertexParams};
 pub use http::HttpClient;
 pub use mock::MockProvider;
 pub use openai_compat::{AzureParams, Dialect, Layout, OpenAiCompatible, OpenAiCompatibleTarget};

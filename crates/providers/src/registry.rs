@@ -15,6 +15,12 @@ pub enum ProviderFamily {
     /// Azure OpenAI deployments (`azure/`, and `azure_text/` whose chat goes to `/completions`):
     /// OpenAI bodies on deployment URLs ([`Dialect::Azure`] or [`Dialect::AzureText`]).
     Azure(Dialect),
+    /// Google Gemini on Google AI Studio (`gemini/`).
+    Gemini,
+    /// Google Gemini on Vertex AI (`vertex_ai/`; `vertex_ai_beta/` uses the v1beta1 API).
+    VertexAi { beta: bool },
+    /// Amazon Bedrock (`bedrock/`): Converse for chat, InvokeModel for embeddings.
+    Bedrock,
     /// A provider LiteLLM knows that this build does not implement yet: the config loads, the
     /// deployment is reported at start-up, and calls answer a clear error.
     NotImplemented,
@@ -33,10 +39,6 @@ pub struct ProviderSpec {
 /// Prefixes LiteLLM accepts whose adapters arrive with later work.
 const KNOWN_NOT_IMPLEMENTED: &[&str] = &[
     "azure_ai",
-    "gemini",
-    "vertex_ai",
-    "vertex_ai_beta",
-    "bedrock",
     "sagemaker",
     "sagemaker_chat",
     "ollama",
@@ -121,6 +123,10 @@ fn family_of(provider: &str) -> Option<ProviderFamily> {
         "anthropic" => return Some(ProviderFamily::Anthropic),
         "azure" => return Some(ProviderFamily::Azure(Dialect::Azure)),
         "azure_text" => return Some(ProviderFamily::Azure(Dialect::AzureText)),
+        "gemini" => return Some(ProviderFamily::Gemini),
+        "bedrock" => return Some(ProviderFamily::Bedrock),
+        "vertex_ai" => return Some(ProviderFamily::VertexAi { beta: false }),
+        "vertex_ai_beta" => return Some(ProviderFamily::VertexAi { beta: true }),
         _ => {}
     }
     KNOWN_NOT_IMPLEMENTED
@@ -191,7 +197,11 @@ mod tests {
         assert_eq!(spec.upstream_model, "claude-sonnet-4-20250514");
         assert_eq!(
             parse_model("gemini/gemini-2.0-flash", None).unwrap().family,
-            ProviderFamily::NotImplemented
+            ProviderFamily::Gemini
+        );
+        assert_eq!(
+            parse_model("gemini-1.5-pro", None).unwrap().family,
+            ProviderFamily::VertexAi { beta: false }
         );
         let error = parse_model("frobnicate/x", None).unwrap_err();
         assert!(

@@ -7,8 +7,9 @@ use serde_json::{Map, Value};
 use switchyard_config::{Config, ConfigError, ModelEntry};
 use switchyard_providers::registry::{parse_model, ProviderFamily};
 use switchyard_providers::{
-    Anthropic, AnthropicTarget, AzureParams, HttpClient, MockProvider, OpenAiCompatible,
-    OpenAiCompatibleTarget, Provider, ProviderError,
+    Anthropic, AnthropicTarget, AzureParams, Bedrock, BedrockParams, BedrockTarget, Gemini,
+    GeminiTarget, HttpClient, MockProvider, OpenAiCompatible, OpenAiCompatibleTarget, Provider,
+    ProviderError, VertexParams,
 };
 use switchyard_router::{Deployment, Weights};
 
@@ -142,6 +143,58 @@ fn build_one(
                 let provider = OpenAiCompatible::new(target, client.clone()).map_err(|reason| {
                     ConfigError::invalid(format!("{}.litellm_params", entry.path), reason)
                 })?;
+                (Arc::new(provider), Some(base))
+            }
+            ProviderFamily::Gemini | ProviderFamily::VertexAi { .. } => {
+                let params_path = format!("{}.litellm_params", entry.path);
+                let mut target = match spec.family {
+                    ProviderFamily::VertexAi { beta } => {
+                        let other = |key: &str| params.other.get(key).and_then(Value::as_str);
+                        let vertex = VertexParams {
+                            api_base: params.api_base.as_deref(),
+                            vertex_project: other("vertex_project"),
+                            vertex_location: other("vertex_location"),
+                            vertex_credentials: params
+                                .other
+                                .get("vertex_credentials")
+                                .filter(|value| !value.is_null()),
+                            beta,
+                        };
+                        GeminiTarget::vertex(vertex, client, env)
+                            .map_err(|reason| ConfigError::invalid(&params_path, reason))?
+                    }
+                    _ => GeminiTarget::ai_studio(
+                        params.api_base.as_deref(),
+                        params.api_key.as_ref().map(|key| key.expose()),
+                        env,
+                    ),
+                };
+                target.extra_headers = params.extra_headers.clone();
+                target.request_defaults = params.request_defaults.clone();
+                target.drop_params = drop_params(config, params);
+                let base = target.base_url().to_owned();
+                let provider = Gemini::new(target, client.clone())
+                    .map_err(|reason| ConfigError::invalid(&params_path, reason))?;
+                (Arc::new(provider), Some(base))
+            }
+            ProviderFamily::Bedrock => {
+                let params_path = format!("{}.litellm_params", entry.path);
+                let other = |key: &str| params.other.get(key).and_then(Value::as_str);
+                let bedrock = BedrockParams {
+                    api_base: params.api_base.as_deref(),
+                    aws_access_key_id: other("aws_access_key_id"),
+                    aws_secret_access_key: other("aws_secret_access_key"),
+                    aws_session_token: other("aws_session_token"),
+                    aws_region_name: other("aws_region_name"),
+                };
+                let mut target = BedrockTarget::resolve(bedrock, env)
+                    .map_err(|reason| ConfigError::invalid(&params_path, reason))?;
+                target.extra_headers = params.extra_headers.clone();
+                target.request_defaults = params.request_defaults.clone();
+                target.drop_params = drop_params(config, params);
+                let provider = Bedrock::new(target, client.clone())
+                    .map_err(|reason| ConfigError::invalid(&params_path, reason))?;
+                let base = provider.base_url().to_owned();
                 (Arc::new(provider), Some(base))
             }
             ProviderFamily::NotImplemented => {

@@ -1745,16 +1745,16 @@ litellm_settings: {{cache: true, cache_params: {{type: local}}}}
 
     #[test]
     fn unimplemented_providers_load_with_a_warning() {
-        let gateway = gateway("model_list:\n  - model_name: c\n    litellm_params: {model: gemini/gemini-2.0-flash, api_key: k}\n");
+        let gateway = gateway("model_list:\n  - model_name: c\n    litellm_params: {model: cohere/command-r, api_key: k}\n");
         assert!(gateway
             .warnings()
             .iter()
-            .any(|w| w.contains("provider 'gemini'")));
+            .any(|w| w.contains("provider 'cohere'")));
     }
 
     #[test]
     fn anthropic_deployments_load_without_a_warning() {
-        let gateway = gateway("model_list:\n  - model_name: c\n    litellm_params: {model: anthropic/claude-3-5-sonnet, api_key: k}\n");
+        let gateway = gateway("model_list:\n  - model_name: c\n    litellm_params: {model: anthropic/claude-3-5-sonnet, api_key: k}\n  - model_name: g\n    litellm_params: {model: gemini/gemini-2.0-flash, api_key: k}\n");
         assert!(gateway.warnings().is_empty(), "{:?}", gateway.warnings());
     }
 }

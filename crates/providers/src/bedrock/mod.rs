@@ -1,0 +1,549 @@
+//! Amazon Bedrock (`bedrock/` models): chat through the Converse and ConverseStream APIs,
+//! embeddings (Titan, Cohere) through InvokeModel, every call signed with SigV4.
+//!
+//! Requests are translated from the OpenAI shape ([`request`]), responses back ([`response`]),
+//! ConverseStream's event-stream messages into chunks ([`stream`]), exceptions into LiteLLM's
+//! classes ([`error`]); [`sigv4`] signs.
+//!
+//! Wire format: Bedrock Runtime API (`/model/{modelId}/converse`, `/converse-stream`,
+//! `/invoke`), SigV4 with signing name `bedrock`.
+
+pub mod embeddings;
+pub mod error;
+pub mod request;
+pub mod response;
+pub mod sigv4;
+pub mod stream;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value};
+use switchyard_llm_types::{
+    ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest, EmbeddingResponse,
+};
+
+use crate::http::transport_error;
+use crate::stream_driver::drive;
+use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
+
+use self::embeddings::EmbeddingFamily;
+pub use self::sigv4::AwsCredentials;
+use self::stream::{ConverseStream, StreamTranslator};
+
+const NAME: &str = "Bedrock";
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// Bedrock settings as written in `litellm_params` (LiteLLM's names).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BedrockParams<'a> {
+    pub api_base: Option<&'a str>,
+    pub aws_access_key_id: Option<&'a str>,
+    pub aws_secret_access_key: Option<&'a str>,
+    pub aws_session_token: Option<&'a str>,
+    pub aws_region_name: Option<&'a str>,
+}
+
+/// Where and how to reach one Bedrock deployment.
+#[derive(Debug, Clone)]
+pub struct BedrockTarget {
+    /// `https://bedrock-runtime.{region}.amazonaws.com` unless overridden.
+    pub base_url: String,
+    pub region: String,
+    pub credentials: Option<AwsCredentials>,
+    pub extra_headers: BTreeMap<String, String>,
+    /// OpenAI-shaped parameters applied to requests that do not set them.
+    pub request_defaults: Map<String, Value>,
+    /// Leave out parameters Converse does not accept instead of refusing the call.
+    pub drop_params: bool,
+}
+
+impl BedrockTarget {
+    /// The deployment's own values, else the standard AWS environment variables
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION_NAME`,
+    /// `AWS_REGION`, `AWS_DEFAULT_REGION`); the region defaults to `us-east-1`.
+    pub fn resolve(
+        params: BedrockParams<'_>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let region = params
+            .aws_region_name
+            .map(str::to_owned)
+            .or_else(|| env("AWS_REGION_NAME"))
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        if region.is_empty()
+            || !region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(format!("invalid aws_region_name {region:?}"));
+        }
+        let (key_id, secret, token) =
+            if params.aws_access_key_id.is_some() || params.aws_secret_access_key.is_some() {
+                (
+                    params.aws_access_key_id.map(str::to_owned),
+                    params.aws_secret_access_key.map(str::to_owned),
+                    params.aws_session_token.map(str::to_owned),
+                )
+            } else {
+                (
+                    env("AWS_ACCESS_KEY_ID"),
+                    env("AWS_SECRET_ACCESS_KEY"),
+                    params
+                        .aws_session_token
+                        .map(str::to_owned)
+                        .or_else(|| env("AWS_SESSION_TOKEN")),
+                )
+            };
+        let credentials = match (key_id, secret) {
+            (Some(access_key_id), Some(secret_access_key)) => Some(AwsCredentials {
+                access_key_id,
+                secret_access_key,
+                session_token: token.filter(|token| !token.is_empty()),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "aws_access_key_id and aws_secret_access_key must be given together".to_owned(),
+                )
+            }
+        };
+        let base_url = params
+            .api_base
+            .map(str::to_owned)
+            .or_else(|| env("AWS_BEDROCK_RUNTIME_ENDPOINT"))
+            .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"))
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self {
+            base_url,
+            region,
+            credentials,
+            extra_headers: BTreeMap::new(),
+            request_defaults: Map::new(),
+            drop_params: false,
+        })
+    }
+}
+
+/// Percent-encodes a model id (or ARN) as one path segment.
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// LiteLLM lets a Bedrock model name say which API to use (`converse/...`); this adapter
+/// always uses Converse for chat.
+fn model_id(model: &str) -> &str {
+    model.strip_prefix("converse/").unwrap_or(model)
+}
+
+/// One Bedrock deployment.
+#[derive(Debug)]
+pub struct Bedrock {
+    client: HttpClient,
+    base_url: String,
+    region: String,
+    credentials: Option<AwsCredentials>,
+    headers: HeaderMap,
+    request_defaults: Map<String, Value>,
+    drop_params: bool,
+}
+
+impl Bedrock {
+    pub fn new(target: BedrockTarget, client: HttpClient) -> Result<Self, String> {
+        reqwest::Url::parse(&target.base_url)
+            .map_err(|error| format!("invalid api_base {:?}: {error}", target.base_url))?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &target.extra_headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("extra_headers: invalid header name {name:?}"))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
+            headers.insert(name, value);
+        }
+        Ok(Self {
+            client,
+            base_url: target.base_url,
+            region: target.region,
+            credentials: target.credentials,
+            headers,
+            request_defaults: target.request_defaults,
+            drop_params: target.drop_params,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn url(&self, model: &str, action: &str) -> Result<reqwest::Url, ProviderError> {
+        let text = format!(
+            "{}/model/{}/{action}",
+            self.base_url,
+            encode_segment(model_id(model))
+        );
+        reqwest::Url::parse(&text).map_err(|error| ProviderError::BadRequest {
+            provider: NAME,
+            message: format!("cannot build the upstream URL {text:?}: {error}"),
+            param: None,
+        })
+    }
+
+    /// The request with deployment defaults filled in, checked for unsupported parameters.
+    fn prepare<'a>(
+        &self,
+        request: &'a ChatCompletionRequest,
+    ) -> Result<std::borrow::Cow<'a, ChatCompletionRequest>, ProviderError> {
+        let bad = |message: String| ProviderError::BadRequest {
+            provider: NAME,
+            message,
+            param: None,
+        };
+        let request = if self.request_defaults.is_empty() {
+            std::borrow::Cow::Borrowed(request)
+        } else {
+            let mut value = serde_json::to_value(request)
+                .map_err(|error| bad(format!("cannot encode the request: {error}")))?;
+            if let Value::Object(map) = &mut value {
+                for (key, default) in &self.request_defaults {
+                    if map.get(key).is_none_or(Value::is_null) {
+                        map.insert(key.clone(), default.clone());
+                    }
+                }
+            }
+            std::borrow::Cow::Owned(
+                serde_json::from_value(value)
+                    .map_err(|error| bad(format!("invalid request defaults: {error}")))?,
+            )
+        };
+        if !self.drop_params {
+            let unsupported = request::unsupported_params(&request);
+            if !unsupported.is_empty() {
+                return Err(ProviderError::UnsupportedParams {
+                    provider: NAME,
+                    model: request.model.clone(),
+                    params: unsupported,
+                });
+            }
+        }
+        Ok(request)
+    }
+
+    /// Signs and sends one POST; non-2xx answers become classified errors.
+    async fn send(
+        &self,
+        url: reqwest::Url,
+        body: Vec<u8>,
+        options: &CallOptions,
+        wait: Duration,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let credentials = self.credentials.as_ref().ok_or_else(|| {
+            ProviderError::from_upstream(
+                NAME,
+                401,
+                "no AWS credentials: set aws_access_key_id and aws_secret_access_key (or \
+                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                    .to_owned(),
+                None,
+                None,
+                None,
+                None,
+            )
+        })?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => String::new(),
+        };
+        let signed = sigv4::signature_headers(
+            credentials,
+            &self.region,
+            "POST",
+            url.as_str(),
+            &[("host", &host), ("content-type", "application/json")],
+            &body,
+            SystemTime::now(),
+        )
+        .map_err(|message| ProviderError::BadRequest {
+            provider: NAME,
+            message,
+            param: None,
+        })?;
+        let mut headers = self.headers.clone();
+        for (name, value) in &options.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in signed {
+            if let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                value.set_sensitive(true);
+                headers.insert(name, value);
+            }
+        }
+        let request = self
+            .client
+            .inner()
+            .post(url)
+            .headers(headers)
+            .body(body)
+            .send();
+        let response = match tokio::time::timeout(wait, request).await {
+            Err(_) => {
+                return Err(ProviderError::Timeout {
+                    provider: NAME,
+                    after: wait,
+                })
+            }
+            Ok(Err(error)) => return Err(transport_error(NAME, error, wait)),
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = match tokio::time::timeout(wait, response.bytes()).await {
+            Ok(Ok(body)) => body,
+            _ => Bytes::new(),
+        };
+        Err(error::http_error(NAME, status.as_u16(), &headers, &body))
+    }
+
+    async fn call_json(
+        &self,
+        url: reqwest::Url,
+        body: &Value,
+        options: &CallOptions,
+    ) -> Result<(Value, HeaderMap), ProviderError> {
+        let started = tokio::time::Instant::now();
+        let body = serde_json::to_vec(body).map_err(|error| ProviderError::BadRequest {
+            provider: NAME,
+            message: format!("cannot encode the request: {error}"),
+            param: None,
+        })?;
+        let mut response = self.send(url, body, options, options.timeout).await?;
+        let headers = std::mem::take(response.headers_mut());
+        let remaining = options.timeout.saturating_sub(started.elapsed());
+        let bytes = match tokio::time::timeout(remaining, response.bytes()).await {
+            Err(_) => {
+                return Err(ProviderError::Timeout {
+                    provider: NAME,
+                    after: options.timeout,
+                })
+            }
+            Ok(Err(error)) => return Err(transport_error(NAME, error, options.timeout)),
+            Ok(Ok(bytes)) => bytes,
+        };
+        let value = serde_json::from_slice(&bytes).map_err(|error| invalid(error.to_string()))?;
+        Ok((value, headers))
+    }
+}
+
+fn invalid(message: String) -> ProviderError {
+    ProviderError::InvalidResponse {
+        provider: NAME,
+        message,
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Converse answers carry no id; the AWS request id names the completion when present.
+fn completion_id(headers: &HeaderMap) -> String {
+    match headers
+        .get("x-amzn-requestid")
+        .and_then(|value| value.to_str().ok())
+    {
+        Some(request_id) if !request_id.is_empty() => format!("chatcmpl-{request_id}"),
+        _ => format!("chatcmpl-{}", uuid::Uuid::new_v4()),
+    }
+}
+
+#[async_trait]
+impl Provider for Bedrock {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn chat(
+        &self,
+        request: &ChatCompletionRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
+        let request = self.prepare(request)?;
+        let body = request::to_converse_request(&request)?;
+        let url = self.url(&request.model, "converse")?;
+        let (value, headers) = self.call_json(url, &body, options).await?;
+        let body = response::to_chat_response(
+            &value,
+            &completion_id(&headers),
+            model_id(&request.model),
+            now(),
+        )
+        .map_err(invalid)?;
+        Ok(Upstream { body, headers })
+    }
+
+    async fn chat_stream(
+        &self,
+        request: &ChatCompletionRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<ChunkStream>, ProviderError> {
+        let request = self.prepare(request)?;
+        let body =
+            serde_json::to_vec(&request::to_converse_request(&request)?).map_err(|error| {
+                ProviderError::BadRequest {
+                    provider: NAME,
+                    message: format!("cannot encode the request: {error}"),
+                    param: None,
+                }
+            })?;
+        let url = self.url(&request.model, "converse-stream")?;
+        let mut response = self
+            .send(url, body, options, options.stream_timeout)
+            .await?;
+        let headers = std::mem::take(response.headers_mut());
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        if !content_type.is_empty() && !content_type.contains("eventstream") {
+            return Err(invalid(format!(
+                "a stream was requested but the upstream answered {content_type:?}, not \
+                 application/vnd.amazon.eventstream"
+            )));
+        }
+        let translator = StreamTranslator::new(
+            NAME,
+            model_id(&request.model),
+            &completion_id(&headers),
+            request.wants_stream_usage(),
+            now(),
+        );
+        Ok(Upstream {
+            body: drive(
+                NAME,
+                response,
+                ConverseStream::new(translator),
+                options.stream_timeout,
+            ),
+            headers,
+        })
+    }
+
+    async fn embeddings(
+        &self,
+        request: &EmbeddingRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<EmbeddingResponse>, ProviderError> {
+        let family =
+            EmbeddingFamily::of(&request.model).ok_or_else(|| ProviderError::BadRequest {
+                provider: NAME,
+                message: format!(
+                    "embeddings for Bedrock model {:?} are not supported; use an \
+                     amazon.titan-embed-* or cohere.embed-* model",
+                    request.model
+                ),
+                param: Some("model".to_owned()),
+            })?;
+        let url = self.url(&request.model, "invoke")?;
+        match family {
+            EmbeddingFamily::Titan => {
+                // Titan embeds one text per call: the calls run concurrently, answers kept in
+                // input order.
+                let calls = embeddings::titan_requests(request)
+                    .into_iter()
+                    .map(|body| {
+                        let url = url.clone();
+                        async move { self.call_json(url, &body, options).await }
+                    })
+                    .collect::<Vec<_>>();
+                let mut bodies = Vec::with_capacity(calls.len());
+                let mut headers = HeaderMap::new();
+                for result in futures::future::join_all(calls).await {
+                    let (body, answer_headers) = result?;
+                    bodies.push(body);
+                    headers = answer_headers;
+                }
+                let body =
+                    embeddings::from_titan_responses(&bodies, &request.model).map_err(invalid)?;
+                Ok(Upstream { body, headers })
+            }
+            EmbeddingFamily::Cohere => {
+                let (value, headers) = self
+                    .call_json(url, &embeddings::cohere_request(request), options)
+                    .await?;
+                let body =
+                    embeddings::from_cohere_response(&value, &request.model, request.input.len())
+                        .map_err(invalid)?;
+                Ok(Upstream { body, headers })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_region_and_urls() {
+        let target = BedrockTarget::resolve(BedrockParams::default(), |name| match name {
+            "AWS_ACCESS_KEY_ID" => Some("AKID".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret".to_owned()),
+            "AWS_REGION" => Some("eu-west-3".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(target.region, "eu-west-3");
+        assert_eq!(
+            target.base_url,
+            "https://bedrock-runtime.eu-west-3.amazonaws.com"
+        );
+        assert_eq!(target.credentials.as_ref().unwrap().access_key_id, "AKID");
+        let provider = Bedrock::new(target, HttpClient::new().unwrap()).unwrap();
+        assert_eq!(
+            provider
+                .url("converse/anthropic.claude-3-5-sonnet-20240620-v1:0", "converse")
+                .unwrap()
+                .as_str(),
+            "https://bedrock-runtime.eu-west-3.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+        );
+        let params = BedrockParams {
+            aws_access_key_id: Some("only-the-id"),
+            ..BedrockParams::default()
+        };
+        assert!(BedrockTarget::resolve(params, |_| None).is_err());
+        let params = BedrockParams {
+            aws_region_name: Some("us-east-1/../x"),
+            ..BedrockParams::default()
+        };
+        assert!(BedrockTarget::resolve(params, |_| None).is_err());
+        let none = BedrockTarget::resolve(BedrockParams::default(), |_| None).unwrap();
+        assert!(none.credentials.is_none());
+        assert_eq!(none.region, "us-east-1");
+    }
+}

@@ -1,0 +1,598 @@
+//! Google Gemini: Google AI Studio (`gemini/` models, API key) and Vertex AI (`vertex_ai/`
+//! models, OAuth2 bearer from a service account). Both take the same `generateContent` bodies;
+//! only the URL and the credential differ ([`GoogleApi`]).
+//!
+//! Requests are translated from the OpenAI shape ([`request`]), responses back ([`response`]),
+//! `streamGenerateContent?alt=sse` events into chunks ([`stream`]), errors into LiteLLM's
+//! classes ([`error`]) and embeddings both ways ([`embeddings`]).
+//!
+//! Wire format: Gemini API `v1beta` (AI Studio) and Vertex AI `v1` (`v1beta1` for
+//! `vertex_ai_beta/`).
+
+pub mod embeddings;
+pub mod error;
+pub mod request;
+pub mod response;
+pub mod stream;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value};
+use switchyard_llm_types::{
+    ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest, EmbeddingResponse,
+};
+
+use crate::google_auth::GoogleTokenSource;
+use crate::http::transport_error;
+use crate::stream_driver::drive;
+use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
+
+use self::stream::{GeminiStream, StreamTranslator};
+
+pub const AI_STUDIO_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+
+/// Which Google API serves the deployment, with its credential.
+#[derive(Debug, Clone)]
+pub enum GoogleApi {
+    /// `{base_url}/v1beta/models/{model}:generateContent`, key in `x-goog-api-key`.
+    AiStudio {
+        base_url: String,
+        api_key: Option<String>,
+    },
+    /// `{base_url}/{version}/projects/{project}/locations/{location}/publishers/google/models/
+    /// {model}:generateContent`, `Authorization: Bearer` from the token source.
+    Vertex {
+        base_url: String,
+        version: &'static str,
+        project: String,
+        location: String,
+        credentials: Option<Arc<GoogleTokenSource>>,
+    },
+}
+
+/// Where and how to reach one Gemini deployment.
+#[derive(Debug, Clone)]
+pub struct GeminiTarget {
+    pub api: GoogleApi,
+    pub extra_headers: BTreeMap<String, String>,
+    /// OpenAI-shaped parameters applied to requests that do not set them.
+    pub request_defaults: Map<String, Value>,
+    /// Leave out parameters Gemini does not accept instead of refusing the call.
+    pub drop_params: bool,
+}
+
+/// Vertex AI settings as written in `litellm_params` (LiteLLM's names).
+#[derive(Debug, Clone, Default)]
+pub struct VertexParams<'a> {
+    pub api_base: Option<&'a str>,
+    pub vertex_project: Option<&'a str>,
+    pub vertex_location: Option<&'a str>,
+    /// A service-account JSON (text or mapping) or the path of one.
+    pub vertex_credentials: Option<&'a Value>,
+    /// `vertex_ai_beta/` uses the `v1beta1` API.
+    pub beta: bool,
+}
+
+impl GeminiTarget {
+    /// AI Studio: the deployment's own values, else `GEMINI_API_BASE` / `GEMINI_API_KEY`
+    /// (or `GOOGLE_API_KEY`), else the public endpoint.
+    pub fn ai_studio(
+        api_base: Option<&str>,
+        api_key: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let base = api_base
+            .map(str::to_owned)
+            .or_else(|| env("GEMINI_API_BASE"))
+            .unwrap_or_else(|| AI_STUDIO_BASE_URL.to_owned());
+        let base = base.trim_end_matches('/');
+        let base = base.strip_suffix("/v1beta").unwrap_or(base).to_owned();
+        Self {
+            api: GoogleApi::AiStudio {
+                base_url: base,
+                api_key: api_key
+                    .map(str::to_owned)
+                    .or_else(|| env("GEMINI_API_KEY"))
+                    .or_else(|| env("GOOGLE_API_KEY")),
+            },
+            extra_headers: BTreeMap::new(),
+            request_defaults: Map::new(),
+            drop_params: false,
+        }
+    }
+
+    /// Vertex AI: project and location from the deployment, else `VERTEXAI_PROJECT` /
+    /// `VERTEXAI_LOCATION` (location defaults to `us-central1`, the project to the key's);
+    /// credentials from `vertex_credentials`, else `GOOGLE_APPLICATION_CREDENTIALS`.
+    pub fn vertex(
+        params: VertexParams<'_>,
+        client: &HttpClient,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let credentials_value = params
+            .vertex_credentials
+            .cloned()
+            .or_else(|| env("VERTEXAI_CREDENTIALS").map(Value::String))
+            .or_else(|| env("GOOGLE_APPLICATION_CREDENTIALS").map(Value::String));
+        let key = credentials_value
+            .as_ref()
+            .map(crate::google_auth::ServiceAccountKey::load)
+            .transpose()?;
+        let project = params
+            .vertex_project
+            .map(str::to_owned)
+            .or_else(|| env("VERTEXAI_PROJECT"))
+            .or_else(|| key.as_ref().and_then(|key| key.project_id.clone()))
+            .ok_or("no Vertex AI project: set vertex_project or VERTEXAI_PROJECT")?;
+        let location = params
+            .vertex_location
+            .map(str::to_owned)
+            .or_else(|| env("VERTEXAI_LOCATION"))
+            .unwrap_or_else(|| "us-central1".to_owned());
+        let base_url = match params.api_base {
+            Some(base) => base.trim_end_matches('/').to_owned(),
+            None if location == "global" => "https://aiplatform.googleapis.com".to_owned(),
+            None => format!("https://{location}-aiplatform.googleapis.com"),
+        };
+        let credentials = key
+            .map(|key| GoogleTokenSource::new(&key, client.clone()).map(Arc::new))
+            .transpose()?;
+        Ok(Self {
+            api: GoogleApi::Vertex {
+                base_url,
+                version: if params.beta { "v1beta1" } else { "v1" },
+                project,
+                location,
+                credentials,
+            },
+            extra_headers: BTreeMap::new(),
+            request_defaults: Map::new(),
+            drop_params: false,
+        })
+    }
+
+    /// The base URL, for `x-litellm-model-api-base`.
+    pub fn base_url(&self) -> &str {
+        match &self.api {
+            GoogleApi::AiStudio { base_url, .. } | GoogleApi::Vertex { base_url, .. } => base_url,
+        }
+    }
+}
+
+/// What a URL is for.
+#[derive(Debug, Clone, Copy)]
+enum Method {
+    Generate,
+    Stream,
+    Embed,
+}
+
+/// One Gemini or Vertex AI deployment.
+#[derive(Debug)]
+pub struct Gemini {
+    name: &'static str,
+    client: HttpClient,
+    api: GoogleApi,
+    headers: HeaderMap,
+    request_defaults: Map<String, Value>,
+    drop_params: bool,
+}
+
+impl Gemini {
+    pub fn new(target: GeminiTarget, client: HttpClient) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let name = match &target.api {
+            GoogleApi::AiStudio { api_key, .. } => {
+                if let Some(key) = api_key.as_deref().filter(|key| !key.is_empty()) {
+                    let mut value = HeaderValue::from_str(key).map_err(|_| {
+                        "api_key contains characters not allowed in a header".to_owned()
+                    })?;
+                    value.set_sensitive(true);
+                    headers.insert(HeaderName::from_static("x-goog-api-key"), value);
+                }
+                "Gemini"
+            }
+            GoogleApi::Vertex { .. } => "Vertex_ai",
+        };
+        for (name, value) in &target.extra_headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("extra_headers: invalid header name {name:?}"))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
+            headers.insert(name, value);
+        }
+        Ok(Self {
+            name,
+            client,
+            api: target.api,
+            headers,
+            request_defaults: target.request_defaults,
+            drop_params: target.drop_params,
+        })
+    }
+
+    fn url(&self, model: &str, method: Method) -> Result<reqwest::Url, ProviderError> {
+        let tuned = model.starts_with("tunedModels/");
+        if model.is_empty()
+            || model.contains(['?', '#'])
+            || model.contains("..")
+            || (model.contains('/') && !tuned)
+        {
+            return Err(ProviderError::BadRequest {
+                provider: self.name,
+                message: format!("invalid model name {model:?}"),
+                param: Some("model".to_owned()),
+            });
+        }
+        if matches!(self.api, GoogleApi::Vertex { .. })
+            && (model.starts_with("claude") || model.starts_with("mistral"))
+        {
+            // Partner models on Vertex take their vendor's body on `:rawPredict`, not Gemini's.
+            return Err(ProviderError::BadRequest {
+                provider: self.name,
+                message: format!(
+                    "partner model {model:?} on Vertex AI is not supported yet; only Google's \
+                     Gemini and embedding models are"
+                ),
+                param: Some("model".to_owned()),
+            });
+        }
+        let verb = match (method, &self.api) {
+            (Method::Generate, _) => "generateContent",
+            (Method::Stream, _) => "streamGenerateContent?alt=sse",
+            (Method::Embed, GoogleApi::AiStudio { .. }) => "batchEmbedContents",
+            (Method::Embed, GoogleApi::Vertex { .. }) => "predict",
+        };
+        let text = match &self.api {
+            GoogleApi::AiStudio { base_url, .. } if model.starts_with("tunedModels/") => {
+                format!("{base_url}/v1beta/{model}:{verb}")
+            }
+            GoogleApi::AiStudio { base_url, .. } => {
+                format!("{base_url}/v1beta/models/{model}:{verb}")
+            }
+            GoogleApi::Vertex {
+                base_url,
+                version,
+                project,
+                location,
+                ..
+            } => format!(
+                "{base_url}/{version}/projects/{project}/locations/{location}/publishers/google/models/{model}:{verb}"
+            ),
+        };
+        reqwest::Url::parse(&text).map_err(|error| ProviderError::BadRequest {
+            provider: self.name,
+            message: format!("cannot build the upstream URL {text:?}: {error}"),
+            param: None,
+        })
+    }
+
+    /// The request with deployment defaults filled in, checked for unsupported parameters.
+    fn prepare<'a>(
+        &self,
+        request: &'a ChatCompletionRequest,
+    ) -> Result<std::borrow::Cow<'a, ChatCompletionRequest>, ProviderError> {
+        let request = if self.request_defaults.is_empty() {
+            std::borrow::Cow::Borrowed(request)
+        } else {
+            let mut value =
+                serde_json::to_value(request).map_err(|error| ProviderError::BadRequest {
+                    provider: self.name,
+                    message: format!("cannot encode the request: {error}"),
+                    param: None,
+                })?;
+            if let Value::Object(map) = &mut value {
+                for (key, default) in &self.request_defaults {
+                    if map.get(key).is_none_or(Value::is_null) {
+                        map.insert(key.clone(), default.clone());
+                    }
+                }
+            }
+            std::borrow::Cow::Owned(serde_json::from_value(value).map_err(|error| {
+                ProviderError::BadRequest {
+                    provider: self.name,
+                    message: format!("invalid request defaults: {error}"),
+                    param: None,
+                }
+            })?)
+        };
+        if !self.drop_params {
+            let unsupported = request::unsupported_params(&request);
+            if !unsupported.is_empty() {
+                return Err(ProviderError::UnsupportedParams {
+                    provider: self.name,
+                    model: request.model.clone(),
+                    params: unsupported,
+                });
+            }
+        }
+        Ok(request)
+    }
+
+    fn encode(&self, body: &Value) -> Result<Vec<u8>, ProviderError> {
+        serde_json::to_vec(body).map_err(|error| ProviderError::BadRequest {
+            provider: self.name,
+            message: format!("cannot encode the request: {error}"),
+            param: None,
+        })
+    }
+
+    async fn send(
+        &self,
+        url: reqwest::Url,
+        body: Vec<u8>,
+        options: &CallOptions,
+        wait: Duration,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let started = tokio::time::Instant::now();
+        let mut headers = self.headers.clone();
+        if let GoogleApi::Vertex { credentials, .. } = &self.api {
+            let source = credentials.as_ref().ok_or_else(|| {
+                ProviderError::from_upstream(
+                    self.name,
+                    401,
+                    "no Vertex AI credentials: set vertex_credentials (a service-account JSON \
+                     or its path) or GOOGLE_APPLICATION_CREDENTIALS"
+                        .to_owned(),
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            })?;
+            let token = source.token(self.name, wait).await?;
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                ProviderError::InvalidResponse {
+                    provider: self.name,
+                    message: "the token endpoint issued a token that is not a valid header"
+                        .to_owned(),
+                }
+            })?;
+            value.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
+        for (name, value) in &options.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        let wait = wait.saturating_sub(started.elapsed());
+        let request = self
+            .client
+            .inner()
+            .post(url)
+            .headers(headers)
+            .body(body)
+            .send();
+        let response = match tokio::time::timeout(wait, request).await {
+            Err(_) => {
+                return Err(ProviderError::Timeout {
+                    provider: self.name,
+                    after: wait,
+                })
+            }
+            Ok(Err(error)) => return Err(transport_error(self.name, error, wait)),
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = match tokio::time::timeout(wait, response.bytes()).await {
+            Ok(Ok(body)) => body,
+            _ => Bytes::new(),
+        };
+        Err(error::http_error(
+            self.name,
+            status.as_u16(),
+            &headers,
+            &body,
+        ))
+    }
+
+    /// Sends and reads a whole JSON answer within `options.timeout`.
+    async fn call_json(
+        &self,
+        url: reqwest::Url,
+        body: Vec<u8>,
+        options: &CallOptions,
+    ) -> Result<(Value, HeaderMap), ProviderError> {
+        let started = tokio::time::Instant::now();
+        let mut response = self.send(url, body, options, options.timeout).await?;
+        let headers = std::mem::take(response.headers_mut());
+        let remaining = options.timeout.saturating_sub(started.elapsed());
+        let bytes = match tokio::time::timeout(remaining, response.bytes()).await {
+            Err(_) => {
+                return Err(ProviderError::Timeout {
+                    provider: self.name,
+                    after: options.timeout,
+                })
+            }
+            Ok(Err(error)) => return Err(transport_error(self.name, error, options.timeout)),
+            Ok(Ok(bytes)) => bytes,
+        };
+        let value =
+            serde_json::from_slice(&bytes).map_err(|error| self.invalid(error.to_string()))?;
+        Ok((value, headers))
+    }
+
+    fn invalid(&self, message: String) -> ProviderError {
+        ProviderError::InvalidResponse {
+            provider: self.name,
+            message,
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// An id for a response that carries none (`chatcmpl-` plus a random UUID, like LiteLLM's).
+fn fresh_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4())
+}
+
+#[async_trait]
+impl Provider for Gemini {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn chat(
+        &self,
+        request: &ChatCompletionRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
+        let request = self.prepare(request)?;
+        let body = self.encode(&request::to_gemini_request(self.name, &request)?)?;
+        let url = self.url(&request.model, Method::Generate)?;
+        let (value, headers) = self.call_json(url, body, options).await?;
+        let body = response::to_chat_response(&value, &fresh_id(), &request.model, now())
+            .map_err(|message| self.invalid(message))?;
+        Ok(Upstream { body, headers })
+    }
+
+    async fn chat_stream(
+        &self,
+        request: &ChatCompletionRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<ChunkStream>, ProviderError> {
+        let request = self.prepare(request)?;
+        let body = self.encode(&request::to_gemini_request(self.name, &request)?)?;
+        let url = self.url(&request.model, Method::Stream)?;
+        let mut response = self
+            .send(url, body, options, options.stream_timeout)
+            .await?;
+        let headers = std::mem::take(response.headers_mut());
+        let content_type = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        if !content_type.is_empty() && !content_type.contains("text/event-stream") {
+            return Err(self.invalid(format!(
+                "a stream was requested but the upstream answered {content_type:?}, not \
+                 text/event-stream"
+            )));
+        }
+        let translator = StreamTranslator::new(
+            self.name,
+            &request.model,
+            &fresh_id(),
+            request.wants_stream_usage(),
+            now(),
+        );
+        Ok(Upstream {
+            body: drive(
+                self.name,
+                response,
+                GeminiStream::new(translator),
+                options.stream_timeout,
+            ),
+            headers,
+        })
+    }
+
+    async fn embeddings(
+        &self,
+        request: &EmbeddingRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<EmbeddingResponse>, ProviderError> {
+        let expected = request.input.len();
+        let vertex = matches!(self.api, GoogleApi::Vertex { .. });
+        let body = if vertex {
+            embeddings::to_vertex_predict_request(request)
+        } else {
+            embeddings::to_batch_embed_request(request)
+        };
+        let url = self.url(&request.model, Method::Embed)?;
+        let (value, headers) = self.call_json(url, self.encode(&body)?, options).await?;
+        let body = if vertex {
+            embeddings::from_vertex_predict_response(&value, &request.model, expected)
+        } else {
+            embeddings::from_batch_embed_response(&value, &request.model, expected)
+        }
+        .map_err(|message| self.invalid(message))?;
+        Ok(Upstream { body, headers })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> HttpClient {
+        HttpClient::new().unwrap()
+    }
+
+    #[test]
+    fn ai_studio_urls_keys_and_env() {
+        let target = GeminiTarget::ai_studio(None, None, |name| {
+            (name == "GEMINI_API_KEY").then(|| "g-key".to_owned())
+        });
+        let provider = Gemini::new(target, client()).unwrap();
+        assert_eq!(provider.headers["x-goog-api-key"], "g-key");
+        assert_eq!(
+            provider.url("gemini-2.0-flash", Method::Stream).unwrap().as_str(),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
+        );
+        let target =
+            GeminiTarget::ai_studio(Some("http://127.0.0.1:9/v1beta/"), Some("k"), |_| None);
+        let provider = Gemini::new(target, client()).unwrap();
+        assert_eq!(
+            provider
+                .url("text-embedding-004", Method::Embed)
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:9/v1beta/models/text-embedding-004:batchEmbedContents"
+        );
+        assert!(provider.url("../../etc", Method::Generate).is_err());
+    }
+
+    #[test]
+    fn vertex_urls_by_project_and_location() {
+        let params = VertexParams {
+            vertex_project: Some("proj"),
+            vertex_location: Some("europe-west4"),
+            ..VertexParams::default()
+        };
+        let target = GeminiTarget::vertex(params, &client(), |_| None).unwrap();
+        let provider = Gemini::new(target, client()).unwrap();
+        assert_eq!(
+            provider.url("gemini-2.0-flash", Method::Generate).unwrap().as_str(),
+            "https://europe-west4-aiplatform.googleapis.com/v1/projects/proj/locations/europe-west4/publishers/google/models/gemini-2.0-flash:generateContent"
+        );
+        let target = GeminiTarget::vertex(
+            VertexParams {
+                beta: true,
+                ..VertexParams::default()
+            },
+            &client(),
+            |name| match name {
+                "VERTEXAI_PROJECT" => Some("envproj".to_owned()),
+                "VERTEXAI_LOCATION" => Some("global".to_owned()),
+                _ => None,
+            },
+        )
+        .unwrap();
+        let provider = Gemini::new(target, client()).unwrap();
+        assert_eq!(
+            provider.url("text-embedding-005", Method::Embed).unwrap().as_str(),
+            "https://aiplatform.googleapis.com/v1beta1/projects/envproj/locations/global/publishers/google/models/text-embedding-005:predict"
+        );
+        assert!(provider
+            .url("claude-3-5-sonnet@20240620", Method::Generate)
+            .is_err());
+        assert!(GeminiTarget::vertex(VertexParams::default(), &client(), |_| None).is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! Golden files: for each provider in `tests/fixtures/<provider>/`, pairs of (OpenAI request →
+//! exact provider request), (provider response or stream → exact OpenAI response or chunks) and
+//! (provider error → status, class and message). Every stream fixture is also replayed with
+//! each two-way byte split of its bytes, which must yield the same chunks.
+//!
+//! Fixture kinds, by file-name prefix:
+//! - `request_*.json`: `{"openai": <chat request>, "provider": <body>}`
+//! - `response_*.json`: `{"provider": <body>, "openai": <chat.completion>}`
+//! - `stream_*.json`: `{"provider": <SSE text or Bedrock events>, "include_usage": bool,
+//!   "openai": [<chunks>]}`; Bedrock events are `{"event": type, "payload": {..}}` or
+//!   `{"exception": type, "message": ".."}`, framed here with the event-stream encoder.
+//! - `error_*.json`: `{"status": u16, "headers": {..}, "provider": <body>,
+//!   "openai": {"status", "kind", "message"}}`
+//!
+//! Responses and chunks are stamped with `created: 1700000000` and, where the provider gives
+//! no id, `chatcmpl-fixture`; the model is the request's `"model"` (`gemini-2.0-flash` or
+//! `anthropic.claude-3-5-sonnet-20240620-v1:0`).
+//!
+//! `SWITCHYARD_BLESS=1 cargo test -p switchyard-providers --test golden` rewrites the expected
+//! halves from the current code; review the diff before committing it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{json, Value};
+use switchyard_llm_types::{ChatCompletionRequest, ErrorClass};
+use switchyard_providers::bedrock::stream::frames;
+use switchyard_providers::stream_driver::{collect_pieces, ChunkSource};
+use switchyard_providers::{bedrock, gemini, ProviderError};
+
+const CREATED: u64 = 1_700_000_000;
+const FALLBACK_ID: &str = "chatcmpl-fixture";
+
+fn fixtures(provider: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(provider);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no fixtures in {}", dir.display());
+    files
+}
+
+fn bless() -> bool {
+    std::env::var("SWITCHYARD_BLESS").is_ok_and(|value| value == "1")
+}
+
+/// Compares `actual` with the fixture's `key`, or writes it there when blessing.
+fn check(path: &Path, fixture: &mut Value, key: &str, actual: Value) {
+    if bless() {
+        fixture[key] = actual;
+        let text = serde_json::to_string_pretty(fixture).unwrap() + "\n";
+        std::fs::write(path, text).unwrap();
+    } else {
+        assert_eq!(actual, fixture[key], "{}: {key}", path.display());
+    }
+}
+
+fn kind_of(path: &Path) -> String {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    name.split('_').next().unwrap().to_owned()
+}
+
+fn error_summary(error: &ProviderError) -> Value {
+    json!({
+        "status": error.status(),
+        "kind": error.kind().label(),
+        "message": error.to_string(),
+    })
+}
+
+fn headers_of(fixture: &Value) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(map) = fixture["headers"].as_object() {
+        for (name, value) in map {
+            headers.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value.as_str().unwrap()).unwrap(),
+            );
+        }
+    }
+    headers
+}
+
+fn provider_error_body(fixture: &Value) -> Vec<u8> {
+    match &fixture["provider"] {
+        Value::String(text) => text.clone().into_bytes(),
+        other => other.to_string().into_bytes(),
+    }
+}
+
+/// Replays `bytes` whole, then split at every offset: all runs must agree.
+fn replay<S: ChunkSource>(path: &Path, make: impl Fn() -> S, bytes: &[u8]) -> Value {
+    let run = |pieces: &[&[u8]]| -> Value {
+        let mut source = make();
+        match collect_pieces(&mut source, pieces) {
+            Ok(chunks) => Value::Array(
+                chunks
+                    .iter()
+                    .map(|chunk| serde_json::from_slice(chunk.as_bytes()).unwrap())
+                    .collect(),
+            ),
+            Err(error) => json!({ "error": error_summary(&error) }),
+        }
+    };
+    let whole = run(&[bytes]);
+    for at in 0..=bytes.len() {
+        assert_eq!(
+            run(&[&bytes[..at], &bytes[at..]]),
+            whole,
+            "{}: split at {at}",
+            path.display()
+        );
+    }
+    whole
+}
+
+#[test]
+fn gemini_fixtures() {
+    for path in fixtures("gemini") {
+        let mut fixture: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        match kind_of(&path).as_str() {
+            "request" => {
+                let request: ChatCompletionRequest =
+                    serde_json::from_value(fixture["openai"].clone()).unwrap();
+                let body = gemini::request::to_gemini_request("Gemini", &request).unwrap();
+                check(&path, &mut fixture, "provider", body);
+            }
+            "response" => {
+                let response = gemini::response::to_chat_response(
+                    &fixture["provider"],
+                    FALLBACK_ID,
+                    "gemini-2.0-flash",
+                    CREATED,
+                )
+                .unwrap();
+                check(
+                    &path,
+                    &mut fixture,
+                    "openai",
+                    serde_json::to_value(response).unwrap(),
+                );
+            }
+            "stream" => {
+                let include_usage = fixture["include_usage"].as_bool().unwrap_or(false);
+                let text = fixture["provider"].as_str().unwrap().to_owned();
+                let chunks = replay(
+                    &path,
+                    || {
+                        gemini::stream::GeminiStream::new(gemini::stream::StreamTranslator::new(
+                            "Gemini",
+                            "gemini-2.0-flash",
+                            FALLBACK_ID,
+                            include_usage,
+                            CREATED,
+                        ))
+                    },
+                    text.as_bytes(),
+                );
+                check(&path, &mut fixture, "openai", chunks);
+            }
+            "error" => {
+                let error = gemini::error::http_error(
+                    "Gemini",
+                    u16::try_from(fixture["status"].as_u64().unwrap()).unwrap(),
+                    &headers_of(&fixture),
+                    &provider_error_body(&fixture),
+                );
+                check(&path, &mut fixture, "openai", error_summary(&error));
+            }
+            other => panic!("{}: unknown fixture kind {other}", path.display()),
+        }
+    }
+}
+
+fn bedrock_stream_bytes(events: &Value) -> Vec<u8> {
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|item| match item.get("exception") {
+            Some(kind) => {
+                frames::exception(kind.as_str().unwrap(), item["message"].as_str().unwrap())
+            }
+            None => frames::event(
+                item["event"].as_str().unwrap(),
+                &item["payload"].to_string(),
+            ),
+        })
+        .collect()
+}
+
+#[test]
+fn bedrock_fixtures() {
+    const MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+    for path in fixtures("bedrock") {
+        let mut fixture: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        match kind_of(&path).as_str() {
+            "request" => {
+                let request: ChatCompletionRequest =
+                    serde_json::from_value(fixture["openai"].clone()).unwrap();
+                let body = bedrock::request::to_converse_request(&request).unwrap();
+                check(&path, &mut fixture, "provider", body);
+            }
+            "response" => {
+                let response = bedrock::response::to_chat_response(
+                    &fixture["provider"],
+                    FALLBACK_ID,
+                    MODEL,
+                    CREATED,
+                )
+                .unwrap();
+                check(
+                    &path,
+                    &mut fixture,
+                    "openai",
+                    serde_json::to_value(response).unwrap(),
+                );
+            }
+            "stream" => {
+                let include_usage = fixture["include_usage"].as_bool().unwrap_or(false);
+                let bytes = bedrock_stream_bytes(&fixture["provider"]);
+                let chunks = replay(
+                    &path,
+                    || {
+                        bedrock::stream::ConverseStream::new(
+                            bedrock::stream::StreamTranslator::new(
+                                "Bedrock",
+                                MODEL,
+                                FALLBACK_ID,
+                                include_usage,
+                                CREATED,
+                            ),
+                        )
+                    },
+                    &bytes,
+                );
+                check(&path, &mut fixture, "openai", chunks);
+            }
+            "error" => {
+                let error = bedrock::error::http_error(
+                    "Bedrock",
+                    u16::try_from(fixture["status"].as_u64().unwrap()).unwrap(),
+                    &headers_of(&fixture),
+                    &provider_error_body(&fixture),
+                );
+                check(&path, &mut fixture, "openai", error_summary(&error));
+            }
+            other => panic!("{}: unknown fixture kind {other}", path.display()),
+        }
+    }
+}

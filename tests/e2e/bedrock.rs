@@ -1,0 +1,313 @@
+//! Bedrock deployments through the real gateway, against a local mock of the Bedrock runtime
+//! that verifies every request's SigV4 signature (by signing the received request again with
+//! the known secret and comparing) and answers Converse and ConverseStream (real
+//! event-stream frames).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use switchyard_providers::bedrock::sigv4::{signature_headers, AwsCredentials};
+use switchyard_providers::bedrock::stream::frames::event;
+use switchyard_tests::sse::stream_text;
+use switchyard_tests::{Gateway, MASTER_KEY};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::common::{assert_error, chunks, open_stream, read_stream, send_json, ExpectedError};
+
+const KEY_ID: &str = "AKIDE2ESWITCHYARD";
+const SECRET: &str = "e2e/secret/for/the/mock";
+const REGION: &str = "us-west-2";
+
+struct Request {
+    method: String,
+    target: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// `20240102T030405Z` → time.
+fn parse_amz_date(text: &str) -> Option<SystemTime> {
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+fn signature_is_valid(request: &Request) -> bool {
+    let (Some(authorization), Some(time)) = (
+        request.headers.get("authorization"),
+        request
+            .headers
+            .get("x-amz-date")
+            .and_then(|date| parse_amz_date(date)),
+    ) else {
+        return false;
+    };
+    let signed: Vec<&str> = authorization
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .map(|names| names.split(';').collect())
+        .unwrap_or_default();
+    let covered: Vec<(&str, &str)> = signed
+        .iter()
+        .filter(|name| !matches!(**name, "x-amz-date" | "x-amz-security-token"))
+        .filter_map(|name| {
+            request
+                .headers
+                .get(*name)
+                .map(|value| (*name, value.as_str()))
+        })
+        .collect();
+    let credentials = AwsCredentials {
+        access_key_id: KEY_ID.to_owned(),
+        secret_access_key: SECRET.to_owned(),
+        session_token: None,
+    };
+    let uri = format!("http://{}{}", request.headers["host"], request.target);
+    signature_headers(
+        &credentials,
+        REGION,
+        &request.method,
+        &uri,
+        &covered,
+        &request.body,
+        time,
+    )
+    .is_ok_and(|expected| {
+        expected
+            .iter()
+            .any(|(name, value)| name == "authorization" && value == authorization)
+    })
+}
+
+fn answer(request: &Request) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+    let json_reply = |status: u16, error_type: Option<&str>, body: Value| {
+        let mut headers = vec![("content-type", "application/json".to_owned())];
+        if let Some(error_type) = error_type {
+            headers.push((
+                "x-amzn-errortype",
+                format!("{error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+            ));
+        }
+        (status, headers, body.to_string().into_bytes())
+    };
+    if !signature_is_valid(request) {
+        return json_reply(
+            403,
+            Some("InvalidSignatureException"),
+            json!({"message": "The request signature we calculated does not match the signature you provided."}),
+        );
+    }
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    if body.pointer("/messages/0/content/0/text") == Some(&json!("too long")) {
+        return json_reply(
+            400,
+            Some("ValidationException"),
+            json!({"message": "Input is too long for requested model."}),
+        );
+    }
+    let model = "/model/amazon.nova-lite-v1%3A0";
+    match request.target.strip_prefix(model) {
+        Some("/converse") => json_reply(
+            200,
+            None,
+            json!({
+                "output": {"message": {"role": "assistant", "content": [{"text": "Hallo from Bedrock"}]}},
+                "stopReason": "end_turn",
+                "usage": {"inputTokens": 9, "outputTokens": 4, "totalTokens": 13},
+                "metrics": {"latencyMs": 10}
+            }),
+        ),
+        Some("/converse-stream") => {
+            let frames = [
+                event("messageStart", r#"{"role":"assistant"}"#),
+                event("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"Hal"}}"#),
+                event("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"lo"}}"#),
+                event("contentBlockStop", r#"{"contentBlockIndex":0}"#),
+                event("messageStop", r#"{"stopReason":"max_tokens"}"#),
+                event(
+                    "metadata",
+                    r#"{"usage":{"inputTokens":9,"outputTokens":2,"totalTokens":31,"cacheReadInputTokens":20},"metrics":{"latencyMs":10}}"#,
+                ),
+            ]
+            .concat();
+            (
+                200,
+                vec![(
+                    "content-type",
+                    "application/vnd.amazon.eventstream".to_owned(),
+                )],
+                frames,
+            )
+        }
+        _ => json_reply(
+            404,
+            Some("ResourceNotFoundException"),
+            json!({"message": "unknown model"}),
+        ),
+    }
+}
+
+async fn start_mock() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let header_end = loop {
+                    let read = socket.read(&mut chunk).await.unwrap_or(0);
+                    if read == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..read]);
+                    if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
+                let mut lines = head.split("\r\n");
+                let mut request_line = lines.next().unwrap_or_default().split(' ');
+                let method = request_line.next().unwrap_or_default().to_owned();
+                let target = request_line.next().unwrap_or_default().to_owned();
+                let headers: HashMap<String, String> = lines
+                    .filter_map(|line| line.split_once(':'))
+                    .map(|(name, value)| {
+                        (name.trim().to_ascii_lowercase(), value.trim().to_owned())
+                    })
+                    .collect();
+                let length: usize = headers
+                    .get("content-length")
+                    .and_then(|length| length.parse().ok())
+                    .unwrap_or(0);
+                while buffer.len() < header_end + length {
+                    let read = socket.read(&mut chunk).await.unwrap_or(0);
+                    if read == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..read]);
+                }
+                let request = Request {
+                    method,
+                    target,
+                    headers,
+                    body: buffer[header_end..header_end + length].to_vec(),
+                };
+                let (status, headers, body) = answer(&request);
+                let mut head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    body.len()
+                );
+                for (name, value) in headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                socket.write_all(head.as_bytes()).await.ok();
+                socket.write_all(&body).await.ok();
+                socket.shutdown().await.ok();
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_calls_are_signed_and_translated_through_the_gateway() {
+    let base = start_mock().await;
+    let gateway = Gateway::start_with(
+        &format!(
+            r#"
+model_list:
+  - model_name: nova
+    litellm_params:
+      model: bedrock/amazon.nova-lite-v1:0
+      api_base: {base}
+      aws_region_name: {REGION}
+  - model_name: nova-wrong-secret
+    litellm_params:
+      model: bedrock/amazon.nova-lite-v1:0
+      api_base: {base}
+      aws_region_name: {REGION}
+      aws_access_key_id: {KEY_ID}
+      aws_secret_access_key: not-the-secret
+router_settings:
+  num_retries: 0
+  disable_cooldowns: true
+general_settings:
+  master_key: {MASTER_KEY}
+"#
+        ),
+        &[],
+        // The first deployment takes its credentials from the standard AWS variables.
+        &[
+            ("AWS_ACCESS_KEY_ID", KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ],
+    );
+
+    let (status, _, reply) = send_json(gateway.post(
+        "/v1/chat/completions",
+        &json!({"model": "nova", "messages": [{"role": "user", "content": "Hi"}]}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(
+        reply["choices"][0]["message"]["content"],
+        "Hallo from Bedrock"
+    );
+    assert_eq!(reply["usage"]["total_tokens"], 13);
+
+    let reader = open_stream(
+        &gateway,
+        "/v1/chat/completions",
+        &json!({"model": "nova", "stream": true, "stream_options": {"include_usage": true},
+                "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
+    let frames = read_stream(reader).await;
+    assert_eq!(stream_text(&frames), "Hallo");
+    let chunks = chunks(&frames);
+    assert!(chunks
+        .iter()
+        .any(|chunk| chunk["choices"][0]["finish_reason"] == "length"));
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(
+        usage["prompt_tokens_details"]["cached_tokens"], 20,
+        "{usage}"
+    );
+
+    let (status, _, reply) = send_json(gateway.post(
+        "/v1/chat/completions",
+        &json!({"model": "nova", "messages": [{"role": "user", "content": "too long"}]}),
+    ))
+    .await;
+    assert_error(
+        status,
+        &reply,
+        &ExpectedError {
+            status: 400,
+            kind: "invalid_request_error",
+            param: None,
+            message_prefix:
+                "litellm.ContextWindowExceededError: BedrockException - Input is too long",
+        },
+    );
+
+    let (status, _, reply) = send_json(gateway.post(
+        "/v1/chat/completions",
+        &json!({"model": "nova-wrong-secret", "messages": [{"role": "user", "content": "Hi"}]}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
+}

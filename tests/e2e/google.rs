@@ -1,0 +1,349 @@
+//! Gemini (`gemini/`) and Vertex AI (`vertex_ai/`) deployments through the real gateway,
+//! against a local mock of the Google APIs: the mock checks paths, the API key or the bearer
+//! token, and (for Vertex) runs a token endpoint that verifies the service account's RS256 JWT
+//! with the test key's public half.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use switchyard_tests::sse::stream_text;
+use switchyard_tests::{Gateway, MASTER_KEY};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::common::{assert_error, chunks, open_stream, read_stream, send_json, ExpectedError};
+
+const API_KEY: &str = "g-e2e-key";
+const TEST_KEY: &str =
+    include_str!("../../crates/providers/tests/fixtures/vertex/test_service_account_key.pem");
+const TEST_PUBLIC_KEY: &str =
+    include_str!("../../crates/providers/tests/fixtures/vertex/test_service_account_key.pub.pem");
+const CLIENT_EMAIL: &str = "switchyard-e2e@test-project.iam.gserviceaccount.com";
+
+#[derive(Debug, Clone)]
+struct Seen {
+    target: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+struct Mock {
+    base: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    token_exchanges: Arc<AtomicUsize>,
+}
+
+const STREAM: &str = concat!(
+    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}],\"role\":\"model\"},\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":7,\"totalTokenCount\":7},\"modelVersion\":\"gemini-2.0-flash\",\"responseId\":\"e2e-stream\"}\r\n\r\n",
+    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo!\"}],\"role\":\"model\"},\"index\":0}],\"modelVersion\":\"gemini-2.0-flash\",\"responseId\":\"e2e-stream\"}\r\n\r\n",
+    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"wave\",\"args\":{\"times\":2}}}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":7,\"candidatesTokenCount\":4,\"totalTokenCount\":11,\"cachedContentTokenCount\":3},\"modelVersion\":\"gemini-2.0-flash\",\"responseId\":\"e2e-stream\"}\r\n\r\n",
+);
+
+fn google_error(code: u16, status: &str, message: &str) -> (u16, &'static str, String) {
+    let body = json!({"error": {"code": code, "message": message, "status": status}});
+    (code, "application/json", body.to_string())
+}
+
+fn answer(seen: &Seen, base: &str, exchanges: &AtomicUsize) -> (u16, &'static str, String) {
+    if seen.target == "/token" {
+        let form = String::from_utf8_lossy(&seen.body).into_owned();
+        let Some(assertion) = form.strip_prefix(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=",
+        ) else {
+            return (
+                400,
+                "application/json",
+                r#"{"error":"unsupported_grant_type"}"#.into(),
+            );
+        };
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(TEST_PUBLIC_KEY.as_bytes()).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&[format!("{base}/token")]);
+        validation.set_issuer(&[CLIENT_EMAIL]);
+        return match jsonwebtoken::decode::<Value>(assertion, &key, &validation) {
+            Ok(_) => {
+                let n = exchanges.fetch_add(1, Ordering::SeqCst) + 1;
+                let body = json!({"access_token": format!("ya29.e2e-{n}"), "expires_in": 3600, "token_type": "Bearer"});
+                (200, "application/json", body.to_string())
+            }
+            Err(error) => (
+                400,
+                "application/json",
+                json!({"error": "invalid_grant", "error_description": error.to_string()})
+                    .to_string(),
+            ),
+        };
+    }
+    let vertex_prefix = "/v1/projects/e2e-project/locations/us-east5/publishers/google/models/";
+    let route = if let Some(rest) = seen.target.strip_prefix(vertex_prefix) {
+        if seen.headers.get("authorization").map(String::as_str) != Some("Bearer ya29.e2e-1") {
+            return google_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials.",
+            );
+        }
+        rest
+    } else if let Some(rest) = seen.target.strip_prefix("/v1beta/models/") {
+        if seen.headers.get("x-goog-api-key").map(String::as_str) != Some(API_KEY) {
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "API key not valid. Please pass a valid API key.",
+            );
+        }
+        rest
+    } else {
+        return google_error(404, "NOT_FOUND", "unknown path");
+    };
+    let body: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
+    if body["contents"][0]["parts"][0]["text"] == "overload" {
+        return google_error(
+            429,
+            "RESOURCE_EXHAUSTED",
+            "Resource has been exhausted (e.g. check quota).",
+        );
+    }
+    match route {
+        "gemini-2.0-flash:generateContent" => {
+            let reply = json!({
+                "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello from Gemini"}]},
+                                "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 3,
+                                  "totalTokenCount": 10, "cachedContentTokenCount": 2},
+                "modelVersion": "gemini-2.0-flash-001", "responseId": "e2e-response"
+            });
+            (200, "application/json", reply.to_string())
+        }
+        "gemini-2.0-flash:streamGenerateContent?alt=sse" => {
+            (200, "text/event-stream", STREAM.to_owned())
+        }
+        "text-embedding-004:batchEmbedContents" => {
+            let count = body["requests"].as_array().map_or(0, Vec::len);
+            let embeddings: Vec<Value> = (0..count).map(|i| json!({"values": [i, 1]})).collect();
+            (
+                200,
+                "application/json",
+                json!({ "embeddings": embeddings }).to_string(),
+            )
+        }
+        _ => google_error(404, "NOT_FOUND", "unknown model"),
+    }
+}
+
+async fn start_mock() -> Mock {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let token_exchanges = Arc::new(AtomicUsize::new(0));
+    let (log, exchanges, server_base) = (seen.clone(), token_exchanges.clone(), base.clone());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (log, exchanges, base) = (log.clone(), exchanges.clone(), server_base.clone());
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let header_end = loop {
+                    let read = socket.read(&mut chunk).await.unwrap_or(0);
+                    if read == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..read]);
+                    if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
+                let mut lines = head.split("\r\n");
+                let target = lines
+                    .next()
+                    .and_then(|line| line.split(' ').nth(1))
+                    .unwrap_or_default()
+                    .to_owned();
+                let headers: HashMap<String, String> = lines
+                    .filter_map(|line| line.split_once(':'))
+                    .map(|(name, value)| {
+                        (name.trim().to_ascii_lowercase(), value.trim().to_owned())
+                    })
+                    .collect();
+                let length: usize = headers
+                    .get("content-length")
+                    .and_then(|length| length.parse().ok())
+                    .unwrap_or(0);
+                while buffer.len() < header_end + length {
+                    let read = socket.read(&mut chunk).await.unwrap_or(0);
+                    if read == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..read]);
+                }
+                let seen = Seen {
+                    target,
+                    headers,
+                    body: buffer[header_end..header_end + length].to_vec(),
+                };
+                let (status, content_type, body) = answer(&seen, &base, &exchanges);
+                log.lock().unwrap().push(seen);
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(response.as_bytes()).await.ok();
+                socket.shutdown().await.ok();
+            });
+        }
+    });
+    Mock {
+        base,
+        seen,
+        token_exchanges,
+    }
+}
+
+fn gemini_gateway(mock: &Mock) -> Gateway {
+    Gateway::start(&format!(
+        r#"
+model_list:
+  - model_name: gemini-flash
+    litellm_params:
+      model: gemini/gemini-2.0-flash
+      api_base: {base}
+      api_key: {API_KEY}
+  - model_name: gemini-embed
+    litellm_params:
+      model: gemini/text-embedding-004
+      api_base: {base}
+      api_key: {API_KEY}
+    model_info:
+      mode: embedding
+router_settings:
+  num_retries: 0
+  disable_cooldowns: true
+general_settings:
+  master_key: {MASTER_KEY}
+"#,
+        base = mock.base
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_chat_stream_errors_and_embeddings_through_the_gateway() {
+    let mock = start_mock().await;
+    let gateway = gemini_gateway(&mock);
+
+    let (status, _, reply) = send_json(gateway.post(
+        "/v1/chat/completions",
+        &json!({"model": "gemini-flash", "messages": [
+            {"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(
+        reply["choices"][0]["message"]["content"],
+        "Hello from Gemini"
+    );
+    assert_eq!(reply["choices"][0]["finish_reason"], "stop");
+    assert_eq!(reply["usage"]["prompt_tokens_details"]["cached_tokens"], 2);
+    let sent: Value = serde_json::from_slice(&mock.seen.lock().unwrap()[0].body).unwrap();
+    assert_eq!(
+        sent["systemInstruction"],
+        json!({"parts": [{"text": "Be kind."}]})
+    );
+
+    let reader = open_stream(
+        &gateway,
+        "/v1/chat/completions",
+        &json!({"model": "gemini-flash", "stream": true, "stream_options": {"include_usage": true},
+                "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
+    let frames = read_stream(reader).await;
+    assert_eq!(stream_text(&frames), "Hello!");
+    let chunks = chunks(&frames);
+    let call = chunks
+        .iter()
+        .find_map(|chunk| chunk["choices"][0]["delta"]["tool_calls"].get(0).cloned())
+        .expect("a tool-call chunk");
+    assert_eq!(call["function"]["name"], "wave");
+    assert_eq!(call["function"]["arguments"], "{\"times\":2}");
+    assert!(chunks
+        .iter()
+        .any(|chunk| chunk["choices"][0]["finish_reason"] == "tool_calls"));
+    let usage = chunks.last().unwrap()["usage"].clone();
+    assert_eq!(usage["total_tokens"], 11, "{usage}");
+
+    let (status, _, reply) = send_json(gateway.post(
+        "/v1/chat/completions",
+        &json!({"model": "gemini-flash", "messages": [{"role": "user", "content": "overload"}]}),
+    ))
+    .await;
+    assert_error(
+        status,
+        &reply,
+        &ExpectedError {
+            status: 429,
+            kind: "rate_limit_error",
+            param: None,
+            message_prefix: "litellm.RateLimitError: GeminiException - Resource has been exhausted",
+        },
+    );
+
+    let (status, _, reply) = send_json(gateway.post(
+        "/v1/embeddings",
+        &json!({"model": "gemini-embed", "input": ["a", "b"]}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["data"][1]["embedding"], json!([1, 1]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vertex_tokens_come_from_the_service_account_and_are_reused() {
+    let mock = start_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("service-account.json");
+    let key = json!({
+        "type": "service_account", "project_id": "e2e-project", "private_key_id": "kid-1",
+        "private_key": TEST_KEY, "client_email": CLIENT_EMAIL,
+        "token_uri": format!("{}/token", mock.base)
+    });
+    std::fs::write(&key_path, key.to_string()).unwrap();
+    let gateway = Gateway::start(&format!(
+        r#"
+model_list:
+  - model_name: vertex-flash
+    litellm_params:
+      model: vertex_ai/gemini-2.0-flash
+      api_base: {base}
+      vertex_project: e2e-project
+      vertex_location: us-east5
+      vertex_credentials: {path}
+router_settings:
+  num_retries: 0
+  disable_cooldowns: true
+general_settings:
+  master_key: {MASTER_KEY}
+"#,
+        base = mock.base,
+        path = key_path.display()
+    ));
+    for _ in 0..3 {
+        let (status, _, reply) = send_json(gateway.post(
+            "/v1/chat/completions",
+            &json!({"model": "vertex-flash", "messages": [{"role": "user", "content": "Hi"}]}),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(
+            reply["choices"][0]["message"]["content"],
+            "Hello from Gemini"
+        );
+    }
+    assert_eq!(mock.token_exchanges.load(Ordering::SeqCst), 1);
+    // The credentials never reach a client.
+    let (_, _, info) = send_json(gateway.get("/model/info")).await;
+    assert!(!info.to_string().contains("vertex_credentials"), "{info}");
+}
