@@ -23,7 +23,9 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod key_sync;
 pub mod respond;
+pub mod roles;
 pub mod routes;
 pub mod serve;
 pub mod sse;

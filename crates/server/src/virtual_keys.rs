@@ -8,21 +8,28 @@
 //! (`try_get_with` coalesces them), and caches the answer. Unknown keys are cached too, for
 //! a few seconds, so a client retrying a bad key cannot turn every request into a query.
 //!
-//! Management writes on this replica call [`VirtualKeys::invalidate`] (or
-//! [`VirtualKeys::invalidate_all`] for team changes) right after the database write, so
-//! they take effect on the next request. Other replicas see a change when their entry
-//! expires (`general_settings.user_api_key_cache_ttl`, LiteLLM's default 60 s); cross-replica
-//! invalidation (pub/sub) is not built yet.
+//! Management writes call [`VirtualKeys::invalidate`] (or [`VirtualKeys::invalidate_all`]
+//! for team, user and organization changes) right after the database write: the entry is
+//! dropped here at once and the change is announced to the other replicas
+//! ([`crate::key_sync`]: Redis pub/sub, or a polled change counter in the database).
+//!
+//! A load that was in flight while an invalidation arrived must not put the row it read
+//! (possibly from before the write) back into the cache for a whole TTL: every
+//! invalidation bumps a generation counter, each load records the generation it started
+//! at, and a freshly inserted entry whose load straddled an invalidation is dropped and
+//! loaded again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use moka::future::Cache;
 use switchyard_llm_types::ErrorKind;
-use switchyard_store::{KeyRow, Store, StoreError, TeamRow};
+use switchyard_store::{KeyRow, OrganizationRow, Store, StoreError, TeamRow, UserRow};
 
 use crate::error::ApiError;
+use crate::key_sync::{Change, Peers};
 
 /// LiteLLM's default `user_api_key_cache_ttl`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
@@ -35,12 +42,27 @@ const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 /// of random keys cannot push out the keys real clients use.
 const MAX_ENTRIES: u64 = 100_000;
 
-/// A key row as auth needs it, with what its team contributes.
+/// How often a load is retried when invalidations keep arriving while it runs.
+const MAX_LOAD_ATTEMPTS: usize = 3;
+
+/// A key row as auth needs it, with what its team, owner and organization contribute.
 #[derive(Debug, Clone)]
 pub struct ResolvedKey {
     pub row: KeyRow,
     /// The key's team, when it has one that exists.
     pub team: Option<TeamSummary>,
+    /// The owner's `user_role` (`proxy_admin`, `proxy_admin_viewer`, `internal_user`,
+    /// `internal_user_viewer`), when the key has an owner that exists.
+    pub owner_role: Option<String>,
+    /// The organization whose model list applies: the team's, else the key's own.
+    pub organization: Option<OrganizationSummary>,
+}
+
+/// The parts of an organization row the hot path reads.
+#[derive(Debug, Clone)]
+pub struct OrganizationSummary {
+    pub organization_id: String,
+    pub models: Vec<String>,
 }
 
 /// The parts of a team row the hot path reads.
@@ -61,7 +83,13 @@ impl From<&TeamRow> for TeamSummary {
     }
 }
 
-type Entry = Option<Arc<ResolvedKey>>;
+/// What a lookup found (`None`: no such key), and the invalidation generation its load
+/// started at.
+#[derive(Debug, Clone)]
+struct Entry {
+    key: Option<Arc<ResolvedKey>>,
+    loaded_at: u64,
+}
 
 /// Per-entry lifetime: found keys for the configured TTL, unknown keys briefly.
 struct EntryExpiry {
@@ -70,7 +98,7 @@ struct EntryExpiry {
 
 impl moka::Expiry<String, Entry> for EntryExpiry {
     fn expire_after_create(&self, _key: &String, value: &Entry, _now: Instant) -> Option<Duration> {
-        Some(match value {
+        Some(match value.key {
             Some(_) => self.ttl,
             None => NEGATIVE_TTL.min(self.ttl),
         })
@@ -82,6 +110,9 @@ impl moka::Expiry<String, Entry> for EntryExpiry {
 pub struct VirtualKeys {
     store: Store,
     cache: Cache<String, Entry>,
+    /// Bumped by every invalidation (local or from a peer); see the module docs.
+    generation: Arc<AtomicU64>,
+    peers: Peers,
 }
 
 impl std::fmt::Debug for VirtualKeys {
@@ -101,7 +132,19 @@ impl VirtualKeys {
             .max_capacity(MAX_ENTRIES)
             .expire_after(EntryExpiry { ttl })
             .build();
-        Self { store, cache }
+        Self {
+            store,
+            cache,
+            generation: Arc::new(AtomicU64::new(0)),
+            peers: Peers::default(),
+        }
+    }
+
+    /// Announces this replica's changes to the other replicas (and listens for theirs)
+    /// through `peers`.
+    pub(crate) fn with_peers(mut self, peers: Peers) -> Self {
+        self.peers = peers;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -112,20 +155,61 @@ impl VirtualKeys {
     pub async fn resolve(&self, hash: &str) -> Result<Option<Arc<ResolvedKey>>, ApiError> {
         // The hot path: a hit needs no allocation and no database.
         if let Some(entry) = self.cache.get(hash).await {
-            return Ok(entry);
+            return Ok(entry.key);
         }
-        let store = self.store.clone();
-        let token = hash.to_owned();
-        self.cache
-            .try_get_with(hash.to_owned(), async move { load(&store, &token).await })
-            .await
-            .map_err(|error| store_error_for_auth(&error))
+        let mut found = None;
+        for _ in 0..MAX_LOAD_ATTEMPTS {
+            let store = self.store.clone();
+            let token = hash.to_owned();
+            let generation = Arc::clone(&self.generation);
+            // Concurrent misses of one key share a single load.
+            let entry = self
+                .cache
+                .entry_by_ref(hash)
+                .or_try_insert_with(async move {
+                    let loaded_at = generation.load(Ordering::Acquire);
+                    let key = load(&store, &token).await?;
+                    Ok::<_, StoreError>(Entry { key, loaded_at })
+                })
+                .await
+                .map_err(|error| store_error_for_auth(&error))?;
+            let fresh = entry.is_fresh();
+            let value = entry.into_value();
+            if !fresh || value.loaded_at == self.generation.load(Ordering::Acquire) {
+                return Ok(value.key);
+            }
+            // An invalidation arrived while the row was read: what was read may predate
+            // the write, so it must not stay cached. Drop it and read again.
+            self.cache.invalidate(hash).await;
+            found = Some(value.key);
+        }
+        Ok(found.flatten())
     }
 
-    /// Drops one key's entry (after a write to it, or after creating it, which may replace
-    /// a cached "unknown").
+    /// Drops one key's entry here and on every other replica (after a write to it, or
+    /// after creating it, which may replace a cached "unknown").
     pub async fn invalidate(&self, hash: &str) {
+        self.forget(hash).await;
+        self.peers.announce(&self.store, Change::Key(hash)).await;
+    }
+
+    /// Drops every entry here and on every other replica (team, user and organization
+    /// changes affect all of their keys).
+    pub async fn invalidate_all(&self) {
+        self.forget_all();
+        self.peers.announce(&self.store, Change::All).await;
+    }
+
+    /// Drops one entry on this replica only (a peer's announcement).
+    pub(crate) async fn forget(&self, hash: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(hash).await;
+    }
+
+    /// Drops every entry on this replica only.
+    pub(crate) fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate_all();
     }
 
     /// Entries in the cache (after pending maintenance), for tests.
@@ -134,26 +218,48 @@ impl VirtualKeys {
         self.cache.run_pending_tasks().await;
         self.cache.entry_count()
     }
-
-    /// Drops every entry (team changes affect all of the team's keys).
-    pub fn invalidate_all(&self) {
-        self.cache.invalidate_all();
-    }
 }
 
-async fn load(store: &Store, token: &str) -> Result<Entry, StoreError> {
+async fn load(store: &Store, token: &str) -> Result<Option<Arc<ResolvedKey>>, StoreError> {
     let Some(row) = store.key_by_hash(token).await? else {
         return Ok(None);
     };
-    let team = match row.team_id.as_deref().filter(|t| !t.is_empty()) {
-        Some(team_id) => store
-            .get::<TeamRow>(&[team_id])
-            .await?
-            .as_ref()
-            .map(TeamSummary::from),
+    let team = match non_empty(&row.team_id) {
+        Some(team_id) => store.get::<TeamRow>(&[team_id]).await?,
         None => None,
     };
-    Ok(Some(Arc::new(ResolvedKey { row, team })))
+    let owner_role = match non_empty(&row.user_id) {
+        Some(user_id) => store
+            .get::<UserRow>(&[user_id])
+            .await?
+            .and_then(|user| user.user_role),
+        None => None,
+    };
+    // LiteLLM checks the organization of the key's team, else the key's own.
+    let organization_id = team
+        .as_ref()
+        .and_then(|t| non_empty(&t.organization_id))
+        .or_else(|| non_empty(&row.organization_id));
+    let organization = match organization_id {
+        Some(id) => store
+            .get::<OrganizationRow>(&[id])
+            .await?
+            .map(|org| OrganizationSummary {
+                organization_id: org.organization_id,
+                models: org.models,
+            }),
+        None => None,
+    };
+    Ok(Some(Arc::new(ResolvedKey {
+        row,
+        team: team.as_ref().map(TeamSummary::from),
+        owner_role,
+        organization,
+    })))
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
 /// A store failure while authenticating: LiteLLM answers 503 `no_db_connection` when the
@@ -218,7 +324,9 @@ impl ResolvedKey {
 
     /// Whether this key may call `model` (the name the client sent, before routing):
     /// the key's `models` (empty = any; `all-team-models` = the team's list), then the
-    /// team's own `models`. 403 `key_model_access_denied` / `team_model_access_denied`.
+    /// team's own `models`, then the organization's (the team's organization, else the
+    /// key's). 403 `key_model_access_denied` / `team_model_access_denied` /
+    /// `org_model_access_denied`.
     pub fn check_model(&self, model: &str) -> Result<(), ApiError> {
         let team_models: &[String] = self.team.as_ref().map_or(&[], |t| &t.models);
         let key_models = &self.row.models;
@@ -236,6 +344,15 @@ impl ResolvedKey {
         }
         if !team_models.is_empty() && !list_allows(team_models, model) {
             return Err(model_denied("team_model_access_denied", "team", model));
+        }
+        if let Some(org) = &self.organization {
+            if !org.models.is_empty() && !list_allows(&org.models, model) {
+                return Err(model_denied(
+                    "org_model_access_denied",
+                    "organization",
+                    model,
+                ));
+            }
         }
         Ok(())
     }
@@ -288,6 +405,8 @@ mod tests {
                 models: models.iter().map(|m| (*m).to_owned()).collect(),
                 blocked: false,
             }),
+            owner_role: None,
+            organization: None,
         }
     }
 
