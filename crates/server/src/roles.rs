@@ -15,7 +15,7 @@
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 use switchyard_llm_types::ErrorKind;
-use switchyard_store::{Store, TeamRow};
+use switchyard_store::{Page, Store, TeamMemberFilter, TeamMemberRow, TeamRow};
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
@@ -229,10 +229,36 @@ pub async fn require_team_reader(
     }
 }
 
+/// Teams whose memberships are looked at when checking that a caller administers any team.
+const MAX_TEAMS_CHECKED: u32 = 100;
+
+/// Whether `user_id` is an admin of at least one of the teams they are a member of.
+async fn administers_any_team(store: &Store, user_id: &str) -> Result<bool, ApiError> {
+    let memberships = store
+        .list::<TeamMemberRow>(
+            &TeamMemberFilter {
+                team_id: None,
+                user_id: Some(user_id.to_owned()),
+            },
+            Page::first(MAX_TEAMS_CHECKED),
+        )
+        .await?;
+    for membership in &memberships {
+        if let Some(team) = store.get::<TeamRow>(&[&membership.team_id]).await? {
+            if is_team_admin(&team, user_id) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// An authenticated caller that passed the role check of [`ROUTE_ACCESS`] for the route.
-/// On [`Access::TeamAdmin`], [`Access::TeamRead`] and [`Access::Own`] routes the handler
-/// must still check the object for non-admins. Extracted before the body, so a caller
-/// without the role learns nothing about the body's validity.
+/// On [`Access::TeamAdmin`] and [`Access::TeamRead`] routes a non-admin must administer at
+/// least one team (checked here); the handler then checks that the object is in such a
+/// team. On [`Access::Own`] routes the handler limits non-admins to their own objects.
+/// Extracted before the body, so a caller without the role learns nothing about the
+/// body's validity.
 #[derive(Debug, Clone)]
 pub struct Authorized(pub Caller);
 
@@ -245,7 +271,18 @@ impl FromRequestParts<Gateway> for Authorized {
     ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, gateway).await?;
         let route = parts.uri.path();
-        gate(&caller, access_for(route), route)?;
+        let access = access_for(route);
+        gate(&caller, access, route)?;
+        let team_scoped = matches!(access, Access::TeamAdmin | Access::TeamRead);
+        if team_scoped && !caller.can_read_all() {
+            let store = gateway
+                .store()
+                .ok_or_else(|| not_team_admin(&caller, None))?;
+            let user_id = caller.user_id.as_deref().unwrap_or_default();
+            if user_id.is_empty() || !administers_any_team(store, user_id).await? {
+                return Err(not_team_admin(&caller, None));
+            }
+        }
         Ok(Authorized(caller))
     }
 }

@@ -153,22 +153,38 @@ impl VirtualKeys {
 
     /// The key whose token (sha256 hex) is `hash`, or `None` when there is none.
     pub async fn resolve(&self, hash: &str) -> Result<Option<Arc<ResolvedKey>>, ApiError> {
+        self.resolve_with(
+            hash,
+            |store, token| async move { load(&store, &token).await },
+        )
+        .await
+    }
+
+    /// [`VirtualKeys::resolve`] with the database read given (tests replace it).
+    async fn resolve_with<F, Fut>(
+        &self,
+        hash: &str,
+        loader: F,
+    ) -> Result<Option<Arc<ResolvedKey>>, ApiError>
+    where
+        F: Fn(Store, String) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<Arc<ResolvedKey>>, StoreError>>,
+    {
         // The hot path: a hit needs no allocation and no database.
         if let Some(entry) = self.cache.get(hash).await {
             return Ok(entry.key);
         }
         let mut found = None;
         for _ in 0..MAX_LOAD_ATTEMPTS {
-            let store = self.store.clone();
-            let token = hash.to_owned();
             let generation = Arc::clone(&self.generation);
+            let read = loader(self.store.clone(), hash.to_owned());
             // Concurrent misses of one key share a single load.
             let entry = self
                 .cache
                 .entry_by_ref(hash)
                 .or_try_insert_with(async move {
                     let loaded_at = generation.load(Ordering::Acquire);
-                    let key = load(&store, &token).await?;
+                    let key = read.await?;
                     Ok::<_, StoreError>(Entry { key, loaded_at })
                 })
                 .await
@@ -469,6 +485,60 @@ mod tests {
         assert_eq!(expired.status(), 401);
         assert_eq!(expired.body().error.kind.as_deref(), Some("expired_key"));
         assert_eq!(expired.body().error.param.as_deref(), Some("sk-...abcd"));
+    }
+
+    fn resolved(token: &str, blocked: bool) -> Arc<ResolvedKey> {
+        Arc::new(ResolvedKey {
+            row: KeyRow {
+                token: token.to_owned(),
+                blocked: Some(blocked),
+                ..KeyRow::default()
+            },
+            team: None,
+            owner_role: None,
+            organization: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_load_overtaken_by_an_invalidation_is_not_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = switchyard_store::StoreConfig::from_url(None, dir.path()).unwrap();
+        let store = Store::connect(&config).await.unwrap();
+        let keys = VirtualKeys::new(store, DEFAULT_TTL);
+        let loads = Arc::new(AtomicU64::new(0));
+        // The first read returns the row as it was before a block, and the block's
+        // invalidation lands while that read is in flight; the second read sees the block.
+        let loader = {
+            let keys = keys.clone();
+            let loads = Arc::clone(&loads);
+            move |_store: Store, token: String| {
+                let keys = keys.clone();
+                let loads = Arc::clone(&loads);
+                async move {
+                    let n = loads.fetch_add(1, Ordering::SeqCst);
+                    if n == 0 {
+                        keys.forget(&token).await;
+                    }
+                    Ok(Some(resolved(&token, n > 0)))
+                }
+            }
+        };
+        let first = keys
+            .resolve_with("h1", loader.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            first.row.blocked,
+            Some(true),
+            "the stale read was discarded"
+        );
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        // And what stays cached is the fresh row.
+        let again = keys.resolve_with("h1", loader).await.unwrap().unwrap();
+        assert_eq!(again.row.blocked, Some(true));
+        assert_eq!(loads.load(Ordering::SeqCst), 2, "served from the cache");
     }
 
     #[tokio::test]
