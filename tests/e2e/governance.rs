@@ -72,6 +72,21 @@ async fn expect_error(
     assert_eq!(reply["error"]["code"], code.to_string(), "{reply}");
 }
 
+/// A chat call with the master key on behalf of end user `user`.
+pub(crate) async fn chat_as_end_user(gateway: &Gateway, user: &str) -> (u16, Value) {
+    let mut body = chat_body("gpt-4o");
+    body["user"] = json!(user);
+    let (status, _, reply) = send_json(
+        gateway
+            .client()
+            .post(gateway.url("/v1/chat/completions"))
+            .bearer_auth(switchyard_tests::MASTER_KEY)
+            .json(&body),
+    )
+    .await;
+    (status.as_u16(), reply)
+}
+
 pub(crate) async fn chat_status(gateway: &Gateway, key: &str, model: &str) -> (u16, Value) {
     let (status, _, body) = send_json(
         gateway
@@ -529,6 +544,14 @@ async fn customers(gateway: &Gateway) {
     let rows = blocked["blocked_users"].as_array().expect("blocked_users");
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["blocked"] == true), "{blocked}");
+    // A blocked end user's requests are refused, LiteLLM's way.
+    let (status, reply) = chat_as_end_user(gateway, &id).await;
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(
+        reply["error"]["message"],
+        format!("User blocked from making LLM API Calls. User={id}")
+    );
+    assert_eq!(chat_as_end_user(gateway, &fresh).await.0, 400);
     let unblocked = ok(
         gateway,
         "POST",
@@ -537,6 +560,9 @@ async fn customers(gateway: &Gateway) {
     )
     .await;
     assert_eq!(unblocked["unblocked_users"][0]["blocked"], false);
+    let (status, reply) = chat_as_end_user(gateway, &fresh).await;
+    assert_eq!(status, 200, "unblocking applies at once: {reply}");
+    assert_eq!(chat_as_end_user(gateway, &id).await.0, 400);
     let listed = ok(gateway, "GET", "/customer/list", None).await;
     assert!(listed
         .as_array()
@@ -561,6 +587,8 @@ async fn customers(gateway: &Gateway) {
     )
     .await;
     assert_eq!(deleted["deleted_customers"], 2);
+    // An end user the store does not know is not blocked.
+    assert_eq!(chat_as_end_user(gateway, &id).await.0, 200);
     expect_error(
         gateway,
         "GET",

@@ -9,7 +9,7 @@ use serde_json::json;
 use switchyard_tests::Gateway;
 
 use crate::common::mock;
-use crate::governance::{chat_status, ok, pg_config};
+use crate::governance::{chat_as_end_user, chat_status, ok, pg_config};
 use crate::keys::PgSchema;
 
 /// LiteLLM's default auth-cache TTL is 60 s: anything well under it proves the change was
@@ -82,6 +82,25 @@ async fn changes_reach_the_other_replica(a: &Gateway, b: &Gateway) {
     assert_eq!(chat_status(b, &team_key, "gpt-4o").await.0, 200);
     ok(a, "POST", "/team/block", Some(json!({"team_id": team}))).await;
     until_status(b, &team_key, 401).await;
+
+    // A customer blocked on A is refused by B.
+    let customer = format!("customer-{}", uuid::Uuid::new_v4().simple());
+    assert_eq!(chat_as_end_user(b, &customer).await.0, 200);
+    ok(
+        a,
+        "POST",
+        "/customer/block",
+        Some(json!({"user_ids": [customer]})),
+    )
+    .await;
+    let start = Instant::now();
+    while chat_as_end_user(b, &customer).await.0 != 400 {
+        assert!(
+            start.elapsed() < WITHIN,
+            "customer block did not reach replica B"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use moka::future::Cache;
 use switchyard_llm_types::ErrorKind;
-use switchyard_store::{KeyRow, OrganizationRow, Store, StoreError, TeamRow, UserRow};
+use switchyard_store::{EndUserRow, KeyRow, OrganizationRow, Store, StoreError, TeamRow, UserRow};
 
 use crate::error::ApiError;
 use crate::key_sync::{Change, Peers};
@@ -110,9 +110,19 @@ impl moka::Expiry<String, Entry> for EntryExpiry {
 pub struct VirtualKeys {
     store: Store,
     cache: Cache<String, Entry>,
+    /// Whether an end user (the request's `user`) is blocked, by end-user id; flushed with
+    /// every [`VirtualKeys::invalidate_all`], which customer changes call.
+    end_users: Cache<String, EndUserEntry>,
     /// Bumped by every invalidation (local or from a peer); see the module docs.
     generation: Arc<AtomicU64>,
     peers: Peers,
+}
+
+/// A cached end-user lookup and the generation its load started at.
+#[derive(Debug, Clone, Copy)]
+struct EndUserEntry {
+    blocked: bool,
+    loaded_at: u64,
 }
 
 impl std::fmt::Debug for VirtualKeys {
@@ -132,9 +142,14 @@ impl VirtualKeys {
             .max_capacity(MAX_ENTRIES)
             .expire_after(EntryExpiry { ttl })
             .build();
+        let end_users = Cache::builder()
+            .max_capacity(MAX_ENTRIES)
+            .time_to_live(ttl)
+            .build();
         Self {
             store,
             cache,
+            end_users,
             generation: Arc::new(AtomicU64::new(0)),
             peers: Peers::default(),
         }
@@ -202,6 +217,42 @@ impl VirtualKeys {
         Ok(found.flatten())
     }
 
+    /// Whether the end user `user_id` (a request's `user` field) is blocked
+    /// (`/customer/block`). Cached like keys: a hit costs one lookup; unknown end users are
+    /// not blocked.
+    pub async fn end_user_blocked(&self, user_id: &str) -> Result<bool, ApiError> {
+        if let Some(entry) = self.end_users.get(user_id).await {
+            return Ok(entry.blocked);
+        }
+        let mut blocked = false;
+        for _ in 0..MAX_LOAD_ATTEMPTS {
+            let store = self.store.clone();
+            let id = user_id.to_owned();
+            let generation = Arc::clone(&self.generation);
+            let entry = self
+                .end_users
+                .entry_by_ref(user_id)
+                .or_try_insert_with(async move {
+                    let loaded_at = generation.load(Ordering::Acquire);
+                    let row = store.get::<EndUserRow>(&[&id]).await?;
+                    Ok::<_, StoreError>(EndUserEntry {
+                        blocked: row.is_some_and(|r| r.blocked),
+                        loaded_at,
+                    })
+                })
+                .await
+                .map_err(|error| store_error_for_auth(&error))?;
+            let fresh = entry.is_fresh();
+            let value = entry.into_value();
+            if !fresh || value.loaded_at == self.generation.load(Ordering::Acquire) {
+                return Ok(value.blocked);
+            }
+            self.end_users.invalidate(user_id).await;
+            blocked = value.blocked;
+        }
+        Ok(blocked)
+    }
+
     /// Drops one key's entry here and on every other replica (after a write to it, or
     /// after creating it, which may replace a cached "unknown").
     pub async fn invalidate(&self, hash: &str) {
@@ -226,6 +277,7 @@ impl VirtualKeys {
     pub(crate) fn forget_all(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate_all();
+        self.end_users.invalidate_all();
     }
 
     /// Entries in the cache (after pending maintenance), for tests.

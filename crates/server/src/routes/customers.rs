@@ -5,6 +5,10 @@
 //! Roles ([`crate::roles`]): writes are proxy-admin only; `/customer/info` and
 //! `/customer/list` are open to proxy admin viewers too.
 //!
+//! A blocked customer's requests (`user` = its id) are refused with LiteLLM's 400 "User
+//! blocked from making LLM API Calls"; every customer change clears the auth caches of
+//! every replica, where the blocked flag is cached.
+//!
 //! Errors follow LiteLLM: an unknown customer is a 400 "End User Id=... does not exist in
 //! db"; a duplicate `user_id` on `/customer/new` a 400 naming it.
 
@@ -330,6 +334,7 @@ pub async fn delete(
         )
         .await;
     }
+    super::teams::clear_auth_cache(&gateway).await;
     Ok(Json(json!({
         "deleted_customers": rows.len(),
         "message": format!("Successfully deleted customers with ids: {ids:?}"),
@@ -399,6 +404,8 @@ async fn set_blocked(
         .await;
         out.push(to_value(&row));
     }
+    // Blocking applies to the end user's next request, on every replica.
+    super::teams::clear_auth_cache(gateway).await;
     Ok(out)
 }
 

@@ -87,6 +87,9 @@ pub async fn chat(
     if let Err(error) = caller.check_model(&request.model) {
         return error_response(error, &new_call_id());
     }
+    if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
+        return error_response(error, &new_call_id());
+    }
     serve_chat(&gateway, request, &options).await
 }
 
@@ -97,6 +100,9 @@ pub async fn completion(
     JsonBody(request): JsonBody<CompletionRequest>,
 ) -> Response {
     if let Err(error) = caller.check_model(&request.model) {
+        return error_response(error, &new_call_id());
+    }
+    if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
         return error_response(error, &new_call_id());
     }
     serve_completion(&gateway, request, &options).await
@@ -111,6 +117,9 @@ pub async fn embeddings(
     if let Err(error) = caller.check_model(&request.model) {
         return error_response(error, &new_call_id());
     }
+    if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
+        return error_response(error, &new_call_id());
+    }
     serve_embeddings(&gateway, request, &options).await
 }
 
@@ -121,6 +130,10 @@ pub async fn chat_for_path_model(
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
+    let user = body.get("user").and_then(Value::as_str);
+    if let Err(error) = check_end_user(&gateway, user).await {
+        return error_response(error, &new_call_id());
+    }
     match path_request::<ChatCompletionRequest>(&caller, body, model) {
         Ok(request) => serve_chat(&gateway, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
@@ -134,6 +147,10 @@ pub async fn completion_for_path_model(
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
+    let user = body.get("user").and_then(Value::as_str);
+    if let Err(error) = check_end_user(&gateway, user).await {
+        return error_response(error, &new_call_id());
+    }
     match path_request::<CompletionRequest>(&caller, body, model) {
         Ok(request) => serve_completion(&gateway, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
@@ -147,10 +164,34 @@ pub async fn embeddings_for_path_model(
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
+    let user = body.get("user").and_then(Value::as_str);
+    if let Err(error) = check_end_user(&gateway, user).await {
+        return error_response(error, &new_call_id());
+    }
     match path_request::<EmbeddingRequest>(&caller, body, model) {
         Ok(request) => serve_embeddings(&gateway, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
     }
+}
+
+/// Refuses a request whose `user` (end user) was blocked with `/customer/block`, as
+/// LiteLLM: 400 `User blocked from making LLM API Calls. User=<id>`. A cache lookup when
+/// `user` is set; nothing otherwise.
+async fn check_end_user(gateway: &Gateway, user: Option<&str>) -> Result<(), ApiError> {
+    let (Some(user), Some(keys)) = (
+        user.filter(|u| !u.is_empty()),
+        gateway.authenticator().virtual_keys(),
+    ) else {
+        return Ok(());
+    };
+    if keys.end_user_blocked(user).await? {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("User blocked from making LLM API Calls. User={user}"),
+            None,
+        ));
+    }
+    Ok(())
 }
 
 /// A request on a route that names the model in its path, checked against the caller's
