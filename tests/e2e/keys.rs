@@ -136,15 +136,17 @@ async fn key_lifecycle(gateway: &Gateway, upstream: &MockUpstream) -> Vec<String
     let (status, _, own) = send_json(as_key(reqwest::Method::GET, "/key/info")).await;
     assert_eq!(status, StatusCode::OK, "{own}");
     assert_eq!(own["info"]["token"], hash);
+    // Key management is for admins and team admins: a plain key is refused (403, as it
+    // administers no team).
     let (status, _, body) =
         send_json(as_key(reqwest::Method::POST, "/key/generate").json(&json!({}))).await;
-    assert_error(status, &body, 401, "auth_error");
+    assert_error(status, &body, 403, "auth_error");
     // Even a malformed body is refused for the role first.
     let (status, _, body) =
         send_json(as_key(reqwest::Method::POST, "/key/delete").body("{not json")).await;
-    assert_error(status, &body, 401, "auth_error");
+    assert_error(status, &body, 403, "auth_error");
     let (status, _, body) = send_json(as_key(reqwest::Method::GET, "/key/list")).await;
-    assert_error(status, &body, 401, "auth_error");
+    assert_error(status, &body, 403, "auth_error");
     let other = generate(gateway, json!({})).await;
     let other_key = other["key"].as_str().expect("key").to_owned();
     plaintexts.push(other_key.clone());
@@ -322,13 +324,13 @@ async fn migrate_subcommand_creates_the_embedded_store() {
 }
 
 /// A schema of the test database, dropped when the test ends.
-struct PgSchema {
+pub(crate) struct PgSchema {
     base: String,
-    name: String,
+    pub(crate) name: String,
 }
 
 impl PgSchema {
-    async fn create() -> Self {
+    pub(crate) async fn create() -> Self {
         let base = std::env::var("SWITCHYARD_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/test".to_owned());
         let name = format!("sy_e2e_{}", uuid::Uuid::new_v4().simple());
@@ -341,7 +343,7 @@ impl PgSchema {
     }
 
     /// The URL the gateway gets: the test database with this schema as search path.
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let sep = if self.base.contains('?') { '&' } else { '?' };
         format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
     }
@@ -370,7 +372,7 @@ impl Drop for PgSchema {
     }
 }
 
-async fn pg_client(url: &str) -> tokio_postgres::Client {
+pub(crate) async fn pg_client(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| {
@@ -384,8 +386,9 @@ async fn pg_client(url: &str) -> tokio_postgres::Client {
 async fn key_lifecycle_on_postgres() {
     let schema = PgSchema::create().await;
     let upstream = mock().await;
+    // Audit rows are written with LiteLLM's switch on.
     let config = format!(
-        "{}  database_url: \"{}\"\n",
+        "{}  database_url: \"{}\"\nlitellm_settings:\n  store_audit_logs: true\n",
         standard_config(&upstream),
         schema.url()
     );

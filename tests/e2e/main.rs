@@ -23,6 +23,12 @@
 //! - [`users`] — `/user/*` and `/team/member_*`, the auto-created user key, embedded store and PostgreSQL.
 //! - [`reliability`] — retries, cooldowns, weights and fallbacks across several upstreams.
 //! - [`spend`] — spend logs, counters, stream pricing, outage and shutdown, spend reports (PostgreSQL).
+//! - [`governance`] — `/organization/*`, `/customer/*`, `/budget/*`, `/audit`, both stores.
+//! - [`roles`] — LiteLLM's roles on every management route.
+//! - [`replicas`] — two replicas on one PostgreSQL: key changes reach the other within a
+//!   second (Redis pub/sub, and the polled counter without Redis).
+//! - [`security`] — path tricks, Host headers and smuggling, revoked keys, injection
+//!   strings everywhere, no secret in any table.
 
 // Test code throughout, including the helpers outside `#[test]` functions: a panic with context
 // is the failure report.
@@ -41,13 +47,17 @@ mod common;
 mod endpoints;
 mod errors;
 mod google;
+mod governance;
 mod health;
 mod keys;
 mod lifecycle;
 mod models;
 mod python;
 mod reliability;
+mod replicas;
+mod roles;
 mod routing;
 mod spend;
+mod security;
 mod streaming;
 mod users;

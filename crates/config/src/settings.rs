@@ -246,6 +246,8 @@ pub struct LitellmSettings {
     pub drop_params: Option<bool>,
     pub json_logs: Option<bool>,
     pub set_verbose: Option<bool>,
+    /// Write `LiteLLM_AuditLog` rows for management changes.
+    pub store_audit_logs: Option<bool>,
     pub other: Map<String, Value>,
 }
 
@@ -631,6 +633,7 @@ fn parse_litellm_settings(
         drop_params: fields.take("drop_params")?,
         json_logs: fields.take("json_logs")?,
         set_verbose: fields.take("set_verbose")?,
+        store_audit_logs: fields.take("store_audit_logs")?,
         other: Map::new(),
     };
     // The response cache reads its own keys from `other` (switchyard-cache).

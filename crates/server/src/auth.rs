@@ -66,13 +66,19 @@ pub struct Caller {
     pub key: Option<Arc<ResolvedKey>>,
 }
 
+/// LiteLLM's user roles, as far as the gateway acts on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// The master key (or auth disabled): everything.
+    /// The master key (or auth disabled), or a key whose owner has `user_role`
+    /// `proxy_admin`: everything.
     ProxyAdmin,
-    /// A virtual key: LLM routes within its limits, and reading its own key info.
-    /// (Roles from the key owner's `user_role` are not applied yet.)
+    /// `proxy_admin_viewer`: reads every management route, writes none.
+    ProxyAdminViewer,
+    /// `internal_user` (also a key without an owner or with an unknown role): LLM routes
+    /// within its limits, its own key's info, and its teams where it is a team admin.
     InternalUser,
+    /// `internal_user_viewer`: like an internal user, without any management writes.
+    InternalUserViewer,
 }
 
 impl Role {
@@ -80,7 +86,19 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::ProxyAdmin => "proxy_admin",
+            Role::ProxyAdminViewer => "proxy_admin_viewer",
             Role::InternalUser => "internal_user",
+            Role::InternalUserViewer => "internal_user_viewer",
+        }
+    }
+
+    /// The role of a key whose owner has this `user_role`.
+    pub fn from_user_role(user_role: Option<&str>) -> Role {
+        match user_role {
+            Some("proxy_admin") => Role::ProxyAdmin,
+            Some("proxy_admin_viewer") => Role::ProxyAdminViewer,
+            Some("internal_user_viewer") => Role::InternalUserViewer,
+            _ => Role::InternalUser,
         }
     }
 }
@@ -98,6 +116,11 @@ impl Caller {
 
     pub fn is_admin(&self) -> bool {
         self.role == Role::ProxyAdmin
+    }
+
+    /// Whether the caller may read every management object (proxy admin or viewer).
+    pub fn can_read_all(&self) -> bool {
+        matches!(self.role, Role::ProxyAdmin | Role::ProxyAdminViewer)
     }
 
     /// Whether the caller may use `model` (the name the client sent). The master key may
@@ -176,7 +199,7 @@ impl Authenticator {
         };
         resolved.check_usable(chrono::Utc::now(), &switchyard_store::key_name(key))?;
         Ok(Caller {
-            role: Role::InternalUser,
+            role: Role::from_user_role(resolved.owner_role.as_deref()),
             user_id: resolved.row.user_id.clone(),
             team_id: resolved.row.team_id.clone(),
             key_hash: Some(token),

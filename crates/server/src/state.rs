@@ -10,6 +10,7 @@ use switchyard_store::Store;
 
 use crate::accounting::Accounting;
 use crate::auth::Authenticator;
+use crate::key_sync::{self, KeySync};
 use crate::virtual_keys::{VirtualKeys, DEFAULT_TTL};
 
 /// Default request body limit. Requests carry base64 images, so this is generous; it exists so
@@ -26,6 +27,9 @@ pub struct GatewayOptions {
     pub max_body_bytes: usize,
     /// `general_settings.litellm_key_header_name`: an extra header carrying the key.
     pub key_header: Option<String>,
+    /// `litellm_settings.store_audit_logs`: write `LiteLLM_AuditLog` rows for management
+    /// changes (off by default, as LiteLLM).
+    pub store_audit_logs: bool,
 }
 
 impl Default for GatewayOptions {
@@ -33,6 +37,7 @@ impl Default for GatewayOptions {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             key_header: None,
+            store_audit_logs: false,
         }
     }
 }
@@ -64,6 +69,30 @@ struct Inner {
     draining: AtomicBool,
 }
 
+/// How this gateway's replicas share key invalidations: Redis pub/sub when the config has
+/// a Redis cache, else a polled counter in the database (see [`crate::key_sync`]).
+fn key_sync_for(engine: &Switchyard) -> KeySync {
+    let config = engine.config();
+    let env = |name: &str| config.env.get(name).map(str::to_owned);
+    match switchyard_cache::CacheSettings::from_litellm_settings(
+        &config.litellm_settings.other,
+        &env,
+    ) {
+        Ok(Some(settings)) => match settings.redis {
+            Some(redis) => KeySync::Redis {
+                url: redis.url,
+                channel: KeySync::channel_for(settings.namespace.as_deref()),
+            },
+            None => KeySync::Poll {
+                interval: key_sync::POLL_INTERVAL,
+            },
+        },
+        _ => KeySync::Poll {
+            interval: key_sync::POLL_INTERVAL,
+        },
+    }
+}
+
 impl Gateway {
     /// Builds the server state from an engine, taking auth and limits from its config.
     /// With a `store`, virtual keys authenticate and the management API (`/key/*`,
@@ -88,7 +117,9 @@ impl Gateway {
                 .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
                 .filter(|ttl| !ttl.is_zero())
                 .unwrap_or(DEFAULT_TTL);
-            authenticator = authenticator.with_virtual_keys(VirtualKeys::new(store.clone(), ttl));
+            let keys =
+                key_sync::start(VirtualKeys::new(store.clone(), ttl), &key_sync_for(&engine));
+            authenticator = authenticator.with_virtual_keys(keys);
         }
         let max_body_bytes = general
             .max_request_size_mb
@@ -100,6 +131,7 @@ impl Gateway {
                 .litellm_key_header_name
                 .clone()
                 .map(|h| h.to_ascii_lowercase()),
+            store_audit_logs: config.litellm_settings.store_audit_logs.unwrap_or(false),
         };
         Ok(Self::with_parts(engine, authenticator, options, store))
     }

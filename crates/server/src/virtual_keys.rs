@@ -8,21 +8,28 @@
 //! (`try_get_with` coalesces them), and caches the answer. Unknown keys are cached too, for
 //! a few seconds, so a client retrying a bad key cannot turn every request into a query.
 //!
-//! Management writes on this replica call [`VirtualKeys::invalidate`] (or
-//! [`VirtualKeys::invalidate_all`] for team changes) right after the database write, so
-//! they take effect on the next request. Other replicas see a change when their entry
-//! expires (`general_settings.user_api_key_cache_ttl`, LiteLLM's default 60 s); cross-replica
-//! invalidation (pub/sub) is not built yet.
+//! Management writes call [`VirtualKeys::invalidate`] (or [`VirtualKeys::invalidate_all`]
+//! for team, user and organization changes) right after the database write: the entry is
+//! dropped here at once and the change is announced to the other replicas
+//! ([`crate::key_sync`]: Redis pub/sub, or a polled change counter in the database).
+//!
+//! A load that was in flight while an invalidation arrived must not put the row it read
+//! (possibly from before the write) back into the cache for a whole TTL: every
+//! invalidation bumps a generation counter, each load records the generation it started
+//! at, and a freshly inserted entry whose load straddled an invalidation is dropped and
+//! loaded again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use moka::future::Cache;
 use switchyard_llm_types::ErrorKind;
-use switchyard_store::{KeyRow, Store, StoreError, TeamRow};
+use switchyard_store::{EndUserRow, KeyRow, OrganizationRow, Store, StoreError, TeamRow, UserRow};
 
 use crate::error::ApiError;
+use crate::key_sync::{Change, Peers};
 
 /// LiteLLM's default `user_api_key_cache_ttl`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
@@ -35,12 +42,27 @@ const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 /// of random keys cannot push out the keys real clients use.
 const MAX_ENTRIES: u64 = 100_000;
 
-/// A key row as auth needs it, with what its team contributes.
+/// How often a load is retried when invalidations keep arriving while it runs.
+const MAX_LOAD_ATTEMPTS: usize = 3;
+
+/// A key row as auth needs it, with what its team, owner and organization contribute.
 #[derive(Debug, Clone)]
 pub struct ResolvedKey {
     pub row: KeyRow,
     /// The key's team, when it has one that exists.
     pub team: Option<TeamSummary>,
+    /// The owner's `user_role` (`proxy_admin`, `proxy_admin_viewer`, `internal_user`,
+    /// `internal_user_viewer`), when the key has an owner that exists.
+    pub owner_role: Option<String>,
+    /// The organization whose model list applies: the team's, else the key's own.
+    pub organization: Option<OrganizationSummary>,
+}
+
+/// The parts of an organization row the hot path reads.
+#[derive(Debug, Clone)]
+pub struct OrganizationSummary {
+    pub organization_id: String,
+    pub models: Vec<String>,
 }
 
 /// The parts of a team row the hot path reads.
@@ -61,7 +83,13 @@ impl From<&TeamRow> for TeamSummary {
     }
 }
 
-type Entry = Option<Arc<ResolvedKey>>;
+/// What a lookup found (`None`: no such key), and the invalidation generation its load
+/// started at.
+#[derive(Debug, Clone)]
+struct Entry {
+    key: Option<Arc<ResolvedKey>>,
+    loaded_at: u64,
+}
 
 /// Per-entry lifetime: found keys for the configured TTL, unknown keys briefly.
 struct EntryExpiry {
@@ -70,7 +98,7 @@ struct EntryExpiry {
 
 impl moka::Expiry<String, Entry> for EntryExpiry {
     fn expire_after_create(&self, _key: &String, value: &Entry, _now: Instant) -> Option<Duration> {
-        Some(match value {
+        Some(match value.key {
             Some(_) => self.ttl,
             None => NEGATIVE_TTL.min(self.ttl),
         })
@@ -82,6 +110,19 @@ impl moka::Expiry<String, Entry> for EntryExpiry {
 pub struct VirtualKeys {
     store: Store,
     cache: Cache<String, Entry>,
+    /// Whether an end user (the request's `user`) is blocked, by end-user id; flushed with
+    /// every [`VirtualKeys::invalidate_all`], which customer changes call.
+    end_users: Cache<String, EndUserEntry>,
+    /// Bumped by every invalidation (local or from a peer); see the module docs.
+    generation: Arc<AtomicU64>,
+    peers: Peers,
+}
+
+/// A cached end-user lookup and the generation its load started at.
+#[derive(Debug, Clone, Copy)]
+struct EndUserEntry {
+    blocked: bool,
+    loaded_at: u64,
 }
 
 impl std::fmt::Debug for VirtualKeys {
@@ -101,7 +142,24 @@ impl VirtualKeys {
             .max_capacity(MAX_ENTRIES)
             .expire_after(EntryExpiry { ttl })
             .build();
-        Self { store, cache }
+        let end_users = Cache::builder()
+            .max_capacity(MAX_ENTRIES)
+            .time_to_live(ttl)
+            .build();
+        Self {
+            store,
+            cache,
+            end_users,
+            generation: Arc::new(AtomicU64::new(0)),
+            peers: Peers::default(),
+        }
+    }
+
+    /// Announces this replica's changes to the other replicas (and listens for theirs)
+    /// through `peers`.
+    pub(crate) fn with_peers(mut self, peers: Peers) -> Self {
+        self.peers = peers;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -110,22 +168,116 @@ impl VirtualKeys {
 
     /// The key whose token (sha256 hex) is `hash`, or `None` when there is none.
     pub async fn resolve(&self, hash: &str) -> Result<Option<Arc<ResolvedKey>>, ApiError> {
-        // The hot path: a hit needs no allocation and no database.
-        if let Some(entry) = self.cache.get(hash).await {
-            return Ok(entry);
-        }
-        let store = self.store.clone();
-        let token = hash.to_owned();
-        self.cache
-            .try_get_with(hash.to_owned(), async move { load(&store, &token).await })
-            .await
-            .map_err(|error| store_error_for_auth(&error))
+        self.resolve_with(
+            hash,
+            |store, token| async move { load(&store, &token).await },
+        )
+        .await
     }
 
-    /// Drops one key's entry (after a write to it, or after creating it, which may replace
-    /// a cached "unknown").
+    /// [`VirtualKeys::resolve`] with the database read given (tests replace it).
+    async fn resolve_with<F, Fut>(
+        &self,
+        hash: &str,
+        loader: F,
+    ) -> Result<Option<Arc<ResolvedKey>>, ApiError>
+    where
+        F: Fn(Store, String) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<Arc<ResolvedKey>>, StoreError>>,
+    {
+        // The hot path: a hit needs no allocation and no database.
+        if let Some(entry) = self.cache.get(hash).await {
+            return Ok(entry.key);
+        }
+        let mut found = None;
+        for _ in 0..MAX_LOAD_ATTEMPTS {
+            let generation = Arc::clone(&self.generation);
+            let read = loader(self.store.clone(), hash.to_owned());
+            // Concurrent misses of one key share a single load.
+            let entry = self
+                .cache
+                .entry_by_ref(hash)
+                .or_try_insert_with(async move {
+                    let loaded_at = generation.load(Ordering::Acquire);
+                    let key = read.await?;
+                    Ok::<_, StoreError>(Entry { key, loaded_at })
+                })
+                .await
+                .map_err(|error| store_error_for_auth(&error))?;
+            let fresh = entry.is_fresh();
+            let value = entry.into_value();
+            if !fresh || value.loaded_at == self.generation.load(Ordering::Acquire) {
+                return Ok(value.key);
+            }
+            // An invalidation arrived while the row was read: what was read may predate
+            // the write, so it must not stay cached. Drop it and read again.
+            self.cache.invalidate(hash).await;
+            found = Some(value.key);
+        }
+        Ok(found.flatten())
+    }
+
+    /// Whether the end user `user_id` (a request's `user` field) is blocked
+    /// (`/customer/block`). Cached like keys: a hit costs one lookup; unknown end users are
+    /// not blocked.
+    pub async fn end_user_blocked(&self, user_id: &str) -> Result<bool, ApiError> {
+        if let Some(entry) = self.end_users.get(user_id).await {
+            return Ok(entry.blocked);
+        }
+        let mut blocked = false;
+        for _ in 0..MAX_LOAD_ATTEMPTS {
+            let store = self.store.clone();
+            let id = user_id.to_owned();
+            let generation = Arc::clone(&self.generation);
+            let entry = self
+                .end_users
+                .entry_by_ref(user_id)
+                .or_try_insert_with(async move {
+                    let loaded_at = generation.load(Ordering::Acquire);
+                    let row = store.get::<EndUserRow>(&[&id]).await?;
+                    Ok::<_, StoreError>(EndUserEntry {
+                        blocked: row.is_some_and(|r| r.blocked),
+                        loaded_at,
+                    })
+                })
+                .await
+                .map_err(|error| store_error_for_auth(&error))?;
+            let fresh = entry.is_fresh();
+            let value = entry.into_value();
+            if !fresh || value.loaded_at == self.generation.load(Ordering::Acquire) {
+                return Ok(value.blocked);
+            }
+            self.end_users.invalidate(user_id).await;
+            blocked = value.blocked;
+        }
+        Ok(blocked)
+    }
+
+    /// Drops one key's entry here and on every other replica (after a write to it, or
+    /// after creating it, which may replace a cached "unknown").
     pub async fn invalidate(&self, hash: &str) {
+        self.forget(hash).await;
+        self.peers.announce(&self.store, Change::Key(hash)).await;
+    }
+
+    /// Drops every entry here and on every other replica (team, user and organization
+    /// changes affect all of their keys).
+    pub async fn invalidate_all(&self) {
+        self.forget_all();
+        self.peers.announce(&self.store, Change::All).await;
+    }
+
+    /// Drops one entry on this replica only (a peer's announcement).
+    pub(crate) async fn forget(&self, hash: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(hash).await;
+    }
+
+    /// Drops every entry on this replica only.
+    pub(crate) fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate_all();
+        self.end_users.invalidate_all();
     }
 
     /// Entries in the cache (after pending maintenance), for tests.
@@ -134,26 +286,48 @@ impl VirtualKeys {
         self.cache.run_pending_tasks().await;
         self.cache.entry_count()
     }
-
-    /// Drops every entry (team changes affect all of the team's keys).
-    pub fn invalidate_all(&self) {
-        self.cache.invalidate_all();
-    }
 }
 
-async fn load(store: &Store, token: &str) -> Result<Entry, StoreError> {
+async fn load(store: &Store, token: &str) -> Result<Option<Arc<ResolvedKey>>, StoreError> {
     let Some(row) = store.key_by_hash(token).await? else {
         return Ok(None);
     };
-    let team = match row.team_id.as_deref().filter(|t| !t.is_empty()) {
-        Some(team_id) => store
-            .get::<TeamRow>(&[team_id])
-            .await?
-            .as_ref()
-            .map(TeamSummary::from),
+    let team = match non_empty(&row.team_id) {
+        Some(team_id) => store.get::<TeamRow>(&[team_id]).await?,
         None => None,
     };
-    Ok(Some(Arc::new(ResolvedKey { row, team })))
+    let owner_role = match non_empty(&row.user_id) {
+        Some(user_id) => store
+            .get::<UserRow>(&[user_id])
+            .await?
+            .and_then(|user| user.user_role),
+        None => None,
+    };
+    // LiteLLM checks the organization of the key's team, else the key's own.
+    let organization_id = team
+        .as_ref()
+        .and_then(|t| non_empty(&t.organization_id))
+        .or_else(|| non_empty(&row.organization_id));
+    let organization = match organization_id {
+        Some(id) => store
+            .get::<OrganizationRow>(&[id])
+            .await?
+            .map(|org| OrganizationSummary {
+                organization_id: org.organization_id,
+                models: org.models,
+            }),
+        None => None,
+    };
+    Ok(Some(Arc::new(ResolvedKey {
+        row,
+        team: team.as_ref().map(TeamSummary::from),
+        owner_role,
+        organization,
+    })))
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
 /// A store failure while authenticating: LiteLLM answers 503 `no_db_connection` when the
@@ -218,7 +392,9 @@ impl ResolvedKey {
 
     /// Whether this key may call `model` (the name the client sent, before routing):
     /// the key's `models` (empty = any; `all-team-models` = the team's list), then the
-    /// team's own `models`. 403 `key_model_access_denied` / `team_model_access_denied`.
+    /// team's own `models`, then the organization's (the team's organization, else the
+    /// key's). 403 `key_model_access_denied` / `team_model_access_denied` /
+    /// `org_model_access_denied`.
     pub fn check_model(&self, model: &str) -> Result<(), ApiError> {
         let team_models: &[String] = self.team.as_ref().map_or(&[], |t| &t.models);
         let key_models = &self.row.models;
@@ -236,6 +412,15 @@ impl ResolvedKey {
         }
         if !team_models.is_empty() && !list_allows(team_models, model) {
             return Err(model_denied("team_model_access_denied", "team", model));
+        }
+        if let Some(org) = &self.organization {
+            if !org.models.is_empty() && !list_allows(&org.models, model) {
+                return Err(model_denied(
+                    "org_model_access_denied",
+                    "organization",
+                    model,
+                ));
+            }
         }
         Ok(())
     }
@@ -288,6 +473,8 @@ mod tests {
                 models: models.iter().map(|m| (*m).to_owned()).collect(),
                 blocked: false,
             }),
+            owner_role: None,
+            organization: None,
         }
     }
 
@@ -350,6 +537,60 @@ mod tests {
         assert_eq!(expired.status(), 401);
         assert_eq!(expired.body().error.kind.as_deref(), Some("expired_key"));
         assert_eq!(expired.body().error.param.as_deref(), Some("sk-...abcd"));
+    }
+
+    fn resolved(token: &str, blocked: bool) -> Arc<ResolvedKey> {
+        Arc::new(ResolvedKey {
+            row: KeyRow {
+                token: token.to_owned(),
+                blocked: Some(blocked),
+                ..KeyRow::default()
+            },
+            team: None,
+            owner_role: None,
+            organization: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_load_overtaken_by_an_invalidation_is_not_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = switchyard_store::StoreConfig::from_url(None, dir.path()).unwrap();
+        let store = Store::connect(&config).await.unwrap();
+        let keys = VirtualKeys::new(store, DEFAULT_TTL);
+        let loads = Arc::new(AtomicU64::new(0));
+        // The first read returns the row as it was before a block, and the block's
+        // invalidation lands while that read is in flight; the second read sees the block.
+        let loader = {
+            let keys = keys.clone();
+            let loads = Arc::clone(&loads);
+            move |_store: Store, token: String| {
+                let keys = keys.clone();
+                let loads = Arc::clone(&loads);
+                async move {
+                    let n = loads.fetch_add(1, Ordering::SeqCst);
+                    if n == 0 {
+                        keys.forget(&token).await;
+                    }
+                    Ok(Some(resolved(&token, n > 0)))
+                }
+            }
+        };
+        let first = keys
+            .resolve_with("h1", loader.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            first.row.blocked,
+            Some(true),
+            "the stale read was discarded"
+        );
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        // And what stays cached is the fresh row.
+        let again = keys.resolve_with("h1", loader).await.unwrap().unwrap();
+        assert_eq!(again.row.blocked, Some(true));
+        assert_eq!(loads.load(Ordering::SeqCst), 2, "served from the cache");
     }
 
     #[tokio::test]

@@ -38,9 +38,10 @@ pub use config::{BackendKind, StoreConfig};
 pub use error::StoreError;
 pub use keys::{generate_key, hash_key, is_token_hash, key_name, token_for};
 pub use rows::{
-    AuditLogFilter, AuditLogRow, BudgetRow, EndUserRow, KeyFilter, KeyRow, OrganizationRow,
-    ProxyModelFilter, ProxyModelRow, SpendLogFilter, SpendLogRow, TeamFilter, TeamMemberFilter,
-    TeamMemberRow, TeamRow, UserFilter, UserRow,
+    AuditLogFilter, AuditLogRow, BudgetRow, EndUserRow, KeyFilter, KeyRow,
+    OrganizationMemberFilter, OrganizationMemberRow, OrganizationRow, ProxyModelFilter,
+    ProxyModelRow, SpendLogFilter, SpendLogRow, TeamFilter, TeamMemberFilter, TeamMemberRow,
+    TeamRow, UserFilter, UserRow,
 };
 pub use schema::{Entity, NoFilter};
 pub use store::{

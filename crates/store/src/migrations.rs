@@ -2,7 +2,7 @@
 //!
 //! Files live in `migrations/{postgres,sqlite}/NNNN_name.sql` at the repository root. Both
 //! lists must have the same versions and names: one logical schema, two dialects. Applied
-//! versions are recorded in `switchyard_migrations`, the only table that is ours; every
+//! versions are recorded in `switchyard_migrations` (ours, like `switchyard_auth_changes`); every
 //! statement in the files is idempotent anyway (`IF NOT EXISTS`), so a database whose
 //! bookkeeping table was lost, or one created by LiteLLM, migrates cleanly.
 
@@ -28,6 +28,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "spend_log_indexes",
         sql: include_str!("../../../migrations/postgres/0002_spend_log_indexes.sql"),
     },
+    Migration {
+        version: 3,
+        name: "governance",
+        sql: include_str!("../../../migrations/postgres/0003_governance.sql"),
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -40,6 +45,11 @@ pub const SQLITE: &[Migration] = &[
         version: 2,
         name: "spend_log_indexes",
         sql: include_str!("../../../migrations/sqlite/0002_spend_log_indexes.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "governance",
+        sql: include_str!("../../../migrations/sqlite/0003_governance.sql"),
     },
 ];
 
@@ -59,6 +69,7 @@ pub const SHARED_TABLES: &[&str] = &[
     "LiteLLM_DailyUserSpend",
     "LiteLLM_DailyTeamSpend",
     "LiteLLM_DailyTagSpend",
+    "LiteLLM_OrganizationMembership",
 ];
 
 #[cfg(test)]
@@ -91,8 +102,8 @@ mod tests {
     fn every_shared_table_is_created() {
         for t in SHARED_TABLES {
             let needle = format!("CREATE TABLE IF NOT EXISTS \"{t}\"");
-            assert!(POSTGRES[0].sql.contains(&needle), "{t}");
-            assert!(SQLITE[0].sql.contains(&needle), "{t}");
+            assert!(POSTGRES.iter().any(|m| m.sql.contains(&needle)), "{t}");
+            assert!(SQLITE.iter().any(|m| m.sql.contains(&needle)), "{t}");
         }
     }
 }

@@ -236,6 +236,45 @@ impl ListFilter for TeamMemberFilter {
 }
 
 entity! {
+    /// `LiteLLM_OrganizationMembership`: one user's role, spend and budget inside one
+    /// organization (`user_role` is `org_admin`, `internal_user` or `internal_user_viewer`).
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(default)]
+    pub struct OrganizationMemberRow in "LiteLLM_OrganizationMembership" as "organization membership" {
+        filter: OrganizationMemberFilter,
+        generate_id: false,
+        secret_id: false,
+        order_by: [],
+    }
+    {
+        user_id: String => "user_id", Text, Pk;
+        organization_id: String => "organization_id", Text, Pk;
+        user_role: Option<String> => "user_role", Text, Data;
+        spend: f64 => "spend", F64, Counter;
+        budget_id: Option<String> => "budget_id", Text, Data;
+        created_at: Option<DateTime<Utc>> => "created_at", Ts, Created;
+        updated_at: Option<DateTime<Utc>> => "updated_at", Ts, Updated;
+    }
+}
+
+/// Filters for listing organization memberships: an organization's members, or a user's
+/// organizations.
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationMemberFilter {
+    pub organization_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+impl ListFilter for OrganizationMemberFilter {
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        push(&mut out, "organization_id", &self.organization_id);
+        push(&mut out, "user_id", &self.user_id);
+        out
+    }
+}
+
+entity! {
     /// `LiteLLM_OrganizationTable`. LiteLLM requires `budget_id` to name a
     /// [`BudgetRow`] (foreign key), so create the budget first.
     #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

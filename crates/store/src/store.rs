@@ -752,3 +752,44 @@ impl Store {
             .await
     }
 }
+
+/// Our counter of auth-relevant changes (`switchyard_auth_changes`, migration 0003).
+const AUTH_CHANGES_TABLE: &str = "switchyard_auth_changes";
+
+impl Store {
+    async fn auth_counter(&self, increment: bool) -> Result<i64, StoreError> {
+        let table = quote(AUTH_CHANGES_TABLE);
+        let version = quote("version");
+        let name = quote("name");
+        let sql = if increment {
+            format!("UPDATE {table} SET {version} = {version} + 1 WHERE {name} = 'auth' RETURNING {version}")
+        } else {
+            format!("SELECT {version} FROM {table} WHERE {name} = 'auth'")
+        };
+        let rows = self
+            .inner
+            .backend
+            .query("auth change counter", sql, Vec::new(), vec![Kind::I64])
+            .await?;
+        match rows.first().and_then(|r| r.first()) {
+            Some(Val::I64(n)) => Ok(*n),
+            // The row is created by the migration; a missing row reads as "no change yet".
+            None => Ok(0),
+            Some(_) => Err(StoreError::Internal(
+                "auth change counter is not a number".into(),
+            )),
+        }
+    }
+
+    /// Records that a key, team, user or organization changed in a way cached auth must
+    /// see, and returns the new counter. Replicas without a pub/sub channel poll
+    /// [`Store::auth_changes`] and drop their caches when it moves.
+    pub async fn bump_auth_changes(&self) -> Result<i64, StoreError> {
+        self.auth_counter(true).await
+    }
+
+    /// The current auth change counter (one indexed single-row read).
+    pub async fn auth_changes(&self) -> Result<i64, StoreError> {
+        self.auth_counter(false).await
+    }
+}

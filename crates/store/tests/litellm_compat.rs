@@ -185,7 +185,10 @@ async fn opens_a_litellm_database_as_is() {
         if a.starts_with("constraint ") {
             // Only the new tables' keys: LiteLLM's tables keep exactly their constraints.
             assert!(
-                a.contains("LiteLLM_Daily") || a.contains("switchyard_migrations"),
+                a.contains("LiteLLM_Daily")
+                    || a.contains("LiteLLM_OrganizationMembership")
+                    || a.contains("switchyard_migrations")
+                    || a.contains("switchyard_auth_changes"),
                 "constraint added to an existing table: {a}"
             );
         } else if a.starts_with("index ") {

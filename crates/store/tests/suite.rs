@@ -12,9 +12,9 @@ use serde_json::json;
 use switchyard_llm_types::ErrorClass;
 use switchyard_store::{
     generate_key, hash_key, key_name, AuditLogFilter, AuditLogRow, BudgetRow, EndUserRow, Entity,
-    KeyFilter, KeyRow, NoFilter, OrganizationRow, Page, ProxyModelFilter, ProxyModelRow,
-    SpendLogFilter, SpendLogQuery, SpendLogRow, SpendTarget, Store, StoreError, TeamFilter,
-    TeamMemberFilter, TeamMemberRow, TeamRow, UserFilter, UserRow,
+    KeyFilter, KeyRow, NoFilter, OrganizationMemberFilter, OrganizationMemberRow, OrganizationRow,
+    Page, ProxyModelFilter, ProxyModelRow, SpendLogFilter, SpendLogQuery, SpendLogRow, SpendTarget,
+    Store, StoreError, TeamFilter, TeamMemberFilter, TeamMemberRow, TeamRow, UserFilter, UserRow,
 };
 
 use common::{Backend, TestDb};
@@ -30,6 +30,7 @@ both_backends!(
     spend_logs_batch_insert_and_queries,
     injection_strings_are_stored_verbatim,
     raw_keys_never_reach_the_database,
+    organization_memberships_and_auth_counter,
 );
 
 async fn migrations_are_idempotent(b: Backend) {
@@ -867,4 +868,70 @@ async fn raw_keys_never_reach_the_database(b: Backend) {
         assert!(!dump.contains(raw.as_str()));
         assert!(!dump.contains(&raw[3..raw.len() - 4]));
     }
+}
+
+async fn organization_memberships_and_auth_counter(b: Backend) {
+    let db = TestDb::open(b).await;
+    let s = &db.store;
+    let budget = s
+        .insert(&BudgetRow {
+            created_by: "admin".into(),
+            updated_by: "admin".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let org = s
+        .insert(&OrganizationRow {
+            organization_alias: "org".into(),
+            budget_id: budget.budget_id.clone(),
+            created_by: "admin".into(),
+            updated_by: "admin".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.insert(&user("member-1")).await.unwrap();
+    let membership = s
+        .insert(&OrganizationMemberRow {
+            user_id: "member-1".into(),
+            organization_id: org.organization_id.clone(),
+            user_role: Some("org_admin".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(membership.created_at.is_some());
+    let filter = OrganizationMemberFilter {
+        organization_id: Some(org.organization_id.clone()),
+        user_id: None,
+    };
+    assert_eq!(
+        s.list::<OrganizationMemberRow>(&filter, Page::first(10))
+            .await
+            .unwrap(),
+        vec![membership]
+    );
+    // LiteLLM's foreign keys: neither the user nor the organization can go while a
+    // membership names them.
+    let blocked = s.delete::<UserRow>(&["member-1"]).await.unwrap_err();
+    assert_eq!(blocked.status(), 400, "{blocked}");
+    let blocked = s
+        .delete::<OrganizationRow>(&[&org.organization_id])
+        .await
+        .unwrap_err();
+    assert_eq!(blocked.status(), 400, "{blocked}");
+    assert!(s
+        .delete::<OrganizationMemberRow>(&["member-1", &org.organization_id])
+        .await
+        .unwrap());
+    assert!(s
+        .delete::<OrganizationRow>(&[&org.organization_id])
+        .await
+        .unwrap());
+
+    let start = s.auth_changes().await.unwrap();
+    assert_eq!(s.bump_auth_changes().await.unwrap(), start + 1);
+    assert_eq!(s.bump_auth_changes().await.unwrap(), start + 2);
+    assert_eq!(s.auth_changes().await.unwrap(), start + 2);
 }

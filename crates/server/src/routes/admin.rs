@@ -10,12 +10,15 @@ use serde_json::Value;
 use switchyard_llm_types::ErrorKind;
 use switchyard_store::{AuditLogRow, Store};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Role};
 use crate::error::ApiError;
+use crate::roles;
 use crate::state::Gateway;
 
-/// A caller that is a proxy admin (the master key). Extracted before the body, so a
-/// non-admin learns nothing about the body's validity.
+/// A caller with admin-level rights on this route: a proxy admin, or a proxy admin viewer
+/// on a read route of [`roles::ROUTE_ACCESS`]. Internal users never pass, whatever the
+/// route (routes open to them take [`roles::Authorized`] and check the object). Extracted
+/// before the body, so a non-admin learns nothing about the body's validity.
 #[derive(Debug, Clone)]
 pub struct AdminCaller(pub Caller);
 
@@ -27,24 +30,13 @@ impl FromRequestParts<Gateway> for AdminCaller {
         gateway: &Gateway,
     ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, gateway).await?;
-        if caller.is_admin() {
-            Ok(AdminCaller(caller))
-        } else {
-            Err(not_admin(parts.uri.path(), &caller))
+        let route = parts.uri.path();
+        if !matches!(caller.role, Role::ProxyAdmin | Role::ProxyAdminViewer) {
+            return Err(roles::not_admin(route, &caller));
         }
+        roles::gate(&caller, roles::access_for(route), route)?;
+        Ok(AdminCaller(caller))
     }
-}
-
-/// LiteLLM's answer to a non-admin on an admin-only route (401, `auth_error`).
-pub fn not_admin(route: &str, caller: &Caller) -> ApiError {
-    ApiError::new(
-        ErrorKind::Authentication,
-        format!(
-            "Authentication Error, Only proxy admin can be used to generate, delete, update info for new keys/users/teams. Route={route}. Your role={}",
-            caller.role.as_str()
-        ),
-        None,
-    )
 }
 
 /// The store, or LiteLLM's answer when the proxy has no database.
@@ -141,9 +133,16 @@ pub struct Audit<'a> {
     pub after: Option<Value>,
 }
 
-/// Writes the audit entry. A failure is logged, not returned: the change itself is done,
-/// and failing the request now would make the client retry an applied change.
-pub async fn audit(store: &Store, headers: &HeaderMap, caller: &Caller, entry: Audit<'_>) {
+/// Writes the audit entry when `litellm_settings.store_audit_logs` is on (LiteLLM's
+/// switch). A failure is logged, not returned: the change itself is done, and failing the
+/// request now would make the client retry an applied change.
+pub async fn audit(gateway: &Gateway, headers: &HeaderMap, caller: &Caller, entry: Audit<'_>) {
+    if !gateway.options().store_audit_logs {
+        return;
+    }
+    let Some(store) = gateway.store() else {
+        return;
+    };
     let row = AuditLogRow {
         changed_by: changed_by(headers, caller),
         changed_by_api_key: caller.key_hash.clone().unwrap_or_default(),

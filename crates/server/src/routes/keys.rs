@@ -4,9 +4,11 @@
 //! (`token`); the plaintext `key` appears once, in the response that creates it. Every
 //! endpoint that takes a key accepts the plaintext or the hash.
 //!
-//! Roles: everything is proxy-admin only ([`AdminCaller`]) except `GET /key/info`, which a
-//! virtual key may call for itself. Each mutation invalidates the key's auth-cache entry on
-//! this replica at once and writes a `LiteLLM_AuditLog` row.
+//! Roles ([`crate::roles`]): proxy admins may do everything; proxy admin viewers read
+//! (`/key/info`, `/key/list`); a team admin generates, updates, blocks, rotates, deletes,
+//! reads and lists the keys of their team; a key's owner reads its own key with
+//! `/key/info`. Each mutation invalidates the key's auth-cache entry on every replica and
+//! writes a `LiteLLM_AuditLog` row (with `store_audit_logs`).
 //!
 //! Stored where LiteLLM stores them: `tags`, `guardrails`, `model_rpm_limit` and
 //! `model_tpm_limit` inside `metadata`. `soft_budget` and `key_type` are echoed but not
@@ -24,10 +26,11 @@ use switchyard_store::{
     generate_key, hash_key, key_name, token_for, KeyFilter, KeyRow, Page, Store, TeamRow,
 };
 
-use super::admin::{self, expiry_after, invalid, AdminCaller, Audit};
+use super::admin::{self, expiry_after, invalid, Audit};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{parse_json, JsonBody};
+use crate::roles::{self, Authorized};
 use crate::state::Gateway;
 
 const TABLE: &str = "LiteLLM_VerificationToken";
@@ -297,10 +300,11 @@ fn to_value(row: &KeyRow) -> Value {
 /// `POST /key/generate`.
 pub async fn generate(
     State(gateway): State<Gateway>,
-    AdminCaller(caller): AdminCaller,
+    Authorized(caller): Authorized,
     headers: HeaderMap,
     JsonBody(fields): JsonBody<KeyFields>,
 ) -> Result<Json<Value>, ApiError> {
+    roles::require_team_admin(admin::store(&gateway)?, &caller, fields.team_id.as_deref()).await?;
     let out = create(&gateway, &caller, &headers, &fields).await?;
     Ok(Json(Value::Object(out)))
 }
@@ -339,7 +343,7 @@ pub(super) async fn create(
     // A custom key may have been tried before and cached as unknown.
     invalidate(gateway, &row.token).await;
     admin::audit(
-        store,
+        gateway,
         headers,
         caller,
         Audit {
@@ -364,10 +368,11 @@ pub struct InfoQuery {
     key: Option<String>,
 }
 
-/// `GET /key/info?key=` — any key for an admin; its own key for a virtual key.
+/// `GET /key/info?key=` — any key for an admin or viewer; its own key for a virtual key;
+/// the keys of their team for a team admin.
 pub async fn info(
     State(gateway): State<Gateway>,
-    caller: Caller,
+    Authorized(caller): Authorized,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     let query: InfoQuery = admin::query(&uri)?;
@@ -378,13 +383,25 @@ pub async fn info(
         (None, Some(own)) => own.clone(),
         (None, None) => return Err(invalid("key", "key is required")),
     };
-    if !caller.is_admin() && caller.key_hash.as_deref() != Some(token.as_str()) {
-        return Err(ApiError::typed(
+    let own = caller.key_hash.as_deref() == Some(token.as_str());
+    let denied = || {
+        ApiError::typed(
             ErrorKind::PermissionDenied,
             "auth_error",
-            "You are not allowed to access this key's info. Your role=internal_user",
+            format!(
+                "You are not allowed to access this key's info. Your role={}",
+                caller.role.as_str()
+            ),
             Some("key"),
-        ));
+        )
+    };
+    if !caller.can_read_all() && !own {
+        // A team admin may read the keys of their team; nobody else learns whether the
+        // key exists.
+        let row = store.key_by_raw_or_hash(&token).await?.ok_or_else(denied)?;
+        roles::require_team_reader(store, &caller, row.team_id.as_deref())
+            .await
+            .map_err(|_| denied())?;
     }
     let row = existing(store, &token).await?;
     Ok(Json(json!({
@@ -396,7 +413,7 @@ pub async fn info(
 /// `POST /key/update` — only the provided fields change; `duration` recomputes `expires`.
 pub async fn update(
     State(gateway): State<Gateway>,
-    AdminCaller(caller): AdminCaller,
+    Authorized(caller): Authorized,
     headers: HeaderMap,
     JsonBody(fields): JsonBody<KeyFields>,
 ) -> Result<Json<Value>, ApiError> {
@@ -404,6 +421,11 @@ pub async fn update(
     let key = required_key(&fields)?;
     fields.validate()?;
     let before = existing(store, key).await?;
+    roles::require_team_admin(store, &caller, before.team_id.as_deref()).await?;
+    if fields.team_id.is_some() && fields.team_id != before.team_id {
+        // Moving a key needs rights on the team it moves to as well.
+        roles::require_team_admin(store, &caller, fields.team_id.as_deref()).await?;
+    }
     if let Some(alias) = &fields.key_alias {
         check_alias_free(store, alias, Some(&before.token)).await?;
     }
@@ -414,7 +436,7 @@ pub async fn update(
     let row = store.update(&row).await?;
     invalidate(&gateway, &row.token).await;
     admin::audit(
-        store,
+        &gateway,
         &headers,
         &caller,
         Audit {
@@ -442,7 +464,7 @@ pub struct DeleteRequest {
 /// `{"key_aliases": [...]}`. Nothing is deleted unless every key exists.
 pub async fn delete(
     State(gateway): State<Gateway>,
-    AdminCaller(caller): AdminCaller,
+    Authorized(caller): Authorized,
     headers: HeaderMap,
     JsonBody(request): JsonBody<DeleteRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -470,10 +492,13 @@ pub async fn delete(
         rows.push(row);
     }
     for row in &rows {
+        roles::require_team_admin(store, &caller, row.team_id.as_deref()).await?;
+    }
+    for row in &rows {
         store.delete::<KeyRow>(&[&row.token]).await?;
         invalidate(&gateway, &row.token).await;
         admin::audit(
-            store,
+            &gateway,
             &headers,
             &caller,
             Audit {
@@ -508,11 +533,18 @@ pub struct ListQuery {
 /// hashes unless `return_full_object=true`.
 pub async fn list(
     State(gateway): State<Gateway>,
-    AdminCaller(_caller): AdminCaller,
+    Authorized(caller): Authorized,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     let query: ListQuery = admin::query(&uri)?;
     let store = admin::store(&gateway)?;
+    if !caller.can_read_all() {
+        // Team admins list their team's keys only.
+        if query.team_id.is_none() || query.key_hash.is_some() {
+            return Err(roles::not_team_admin(&caller, query.team_id.as_deref()));
+        }
+        roles::require_team_reader(store, &caller, query.team_id.as_deref()).await?;
+    }
     let page = query.page.unwrap_or(1);
     let size = query.size.unwrap_or(DEFAULT_PAGE_SIZE);
     if page < 1 {
@@ -575,13 +607,14 @@ async fn set_blocked(
         .filter(|k| !k.is_empty())
         .ok_or_else(|| invalid("key", "key is required"))?;
     let before = existing(store, &key).await?;
+    roles::require_team_admin(store, caller, before.team_id.as_deref()).await?;
     let mut row = before.clone();
     row.blocked = Some(blocked);
     row.updated_by = caller.user_id.clone();
     let row = store.update(&row).await?;
     invalidate(gateway, &row.token).await;
     admin::audit(
-        store,
+        gateway,
         headers,
         caller,
         Audit {
@@ -599,7 +632,7 @@ async fn set_blocked(
 /// `POST /key/block` `{"key"}` — the key is rejected (401) from the next request on.
 pub async fn block(
     State(gateway): State<Gateway>,
-    AdminCaller(caller): AdminCaller,
+    Authorized(caller): Authorized,
     headers: HeaderMap,
     JsonBody(request): JsonBody<KeyRef>,
 ) -> Result<Json<Value>, ApiError> {
@@ -609,7 +642,7 @@ pub async fn block(
 /// `POST /key/unblock` `{"key"}`.
 pub async fn unblock(
     State(gateway): State<Gateway>,
-    AdminCaller(caller): AdminCaller,
+    Authorized(caller): Authorized,
     headers: HeaderMap,
     JsonBody(request): JsonBody<KeyRef>,
 ) -> Result<Json<Value>, ApiError> {
@@ -619,7 +652,7 @@ pub async fn unblock(
 /// `POST /key/regenerate` `{"key", "new_key"?, ...update fields}`.
 pub async fn regenerate(
     State(gateway): State<Gateway>,
-    AdminCaller(caller): AdminCaller,
+    Authorized(caller): Authorized,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -631,7 +664,7 @@ pub async fn regenerate(
 /// `POST /key/{key}/regenerate` (body optional).
 pub async fn regenerate_path(
     State(gateway): State<Gateway>,
-    AdminCaller(caller): AdminCaller,
+    Authorized(caller): Authorized,
     headers: HeaderMap,
     Path(key): Path<String>,
     body: Bytes,
@@ -660,6 +693,10 @@ async fn rotate(
     let store = admin::store(gateway)?;
     fields.validate()?;
     let before = existing(store, key).await?;
+    roles::require_team_admin(store, caller, before.team_id.as_deref()).await?;
+    if fields.team_id.is_some() && fields.team_id != before.team_id {
+        roles::require_team_admin(store, caller, fields.team_id.as_deref()).await?;
+    }
     let raw = match fields.new_key.take() {
         Some(custom) => {
             check_custom_key(&custom, "new_key")?;
@@ -683,7 +720,7 @@ async fn rotate(
     invalidate(gateway, &before.token).await;
     invalidate(gateway, &row.token).await;
     admin::audit(
-        store,
+        gateway,
         headers,
         caller,
         Audit {

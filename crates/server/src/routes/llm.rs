@@ -96,6 +96,9 @@ pub async fn chat(
     if let Err(error) = caller.check_model(&request.model) {
         return call.fail(error);
     }
+    if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
+        return call.fail(error);
+    }
     serve_chat(&gateway, request, &options, call).await
 }
 
@@ -112,6 +115,9 @@ pub async fn completion(
         completion_call(&gateway, &request, client_ip),
     );
     if let Err(error) = caller.check_model(&request.model) {
+        return call.fail(error);
+    }
+    if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
         return call.fail(error);
     }
     serve_completion(&gateway, request, &options, call).await
@@ -132,6 +138,9 @@ pub async fn embeddings(
     if let Err(error) = caller.check_model(&request.model) {
         return call.fail(error);
     }
+    if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
+        return call.fail(error);
+    }
     serve_embeddings(&gateway, request, &options, call).await
 }
 
@@ -146,6 +155,9 @@ pub async fn chat_for_path_model(
     match path_request::<ChatCompletionRequest>(&caller, body, model.clone()) {
         Ok(request) => {
             let call = Call::open(&gateway, &caller, chat_call(&gateway, &request, client_ip));
+            if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
+                return call.fail(error);
+            }
             serve_chat(&gateway, request, &options, call).await
         }
         Err(error) => path_failure(&gateway, &caller, "acompletion", model, client_ip, error),
@@ -167,6 +179,9 @@ pub async fn completion_for_path_model(
                 &caller,
                 completion_call(&gateway, &request, client_ip),
             );
+            if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
+                return call.fail(error);
+            }
             serve_completion(&gateway, request, &options, call).await
         }
         Err(error) => path_failure(
@@ -195,6 +210,9 @@ pub async fn embeddings_for_path_model(
                 &caller,
                 embedding_call(&gateway, &request, client_ip),
             );
+            if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
+                return call.fail(error);
+            }
             serve_embeddings(&gateway, request, &options, call).await
         }
         Err(error) => path_failure(&gateway, &caller, "aembedding", model, client_ip, error),
@@ -347,6 +365,26 @@ fn embedding_call(
         prompt_estimate: 0,
         client_ip,
     }
+}
+
+/// Refuses a request whose `user` (end user) was blocked with `/customer/block`, as
+/// LiteLLM: 400 `User blocked from making LLM API Calls. User=<id>`. A cache lookup when
+/// `user` is set; nothing otherwise.
+async fn check_end_user(gateway: &Gateway, user: Option<&str>) -> Result<(), ApiError> {
+    let (Some(user), Some(keys)) = (
+        user.filter(|u| !u.is_empty()),
+        gateway.authenticator().virtual_keys(),
+    ) else {
+        return Ok(());
+    };
+    if keys.end_user_blocked(user).await? {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("User blocked from making LLM API Calls. User={user}"),
+            None,
+        ));
+    }
+    Ok(())
 }
 
 /// A request on a route that names the model in its path, checked against the caller's

@@ -14,11 +14,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use switchyard_store::{BudgetRow, Page, Store, TeamMemberRow, TeamRow, UserFilter, UserRow};
 
-use super::admin::{self, invalid, AdminCaller, Audit};
+use super::admin::{self, invalid, Audit};
 use super::teams::{self, Member};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::roles::{self, Authorized};
 use crate::state::Gateway;
 
 /// The roles a team member may have.
@@ -243,6 +244,7 @@ fn not_member(user: &str, team_id: &str) -> ApiError {
 }
 
 async fn save_team(
+    gateway: &Gateway,
     store: &Store,
     headers: &HeaderMap,
     caller: &Caller,
@@ -251,7 +253,7 @@ async fn save_team(
 ) -> Result<TeamRow, ApiError> {
     let row = store.update(row).await?;
     admin::audit(
-        store,
+        gateway,
         headers,
         caller,
         Audit {
@@ -280,12 +282,13 @@ pub struct AddRequest {
 /// one member is invalid or already in the team.
 pub async fn add(
     State(gateway): State<Gateway>,
-    AdminCaller(caller): AdminCaller,
+    Authorized(caller): Authorized,
     headers: HeaderMap,
     JsonBody(request): JsonBody<AddRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let store = admin::store(&gateway)?;
     let team_id = teams::required(request.team_id.as_deref(), "team_id")?;
+    roles::require_team_admin(store, &caller, Some(&team_id)).await?;
     check_budget(request.max_budget_in_team, "max_budget_in_team")?;
     let new: Vec<NewMember> = match request.member {
         OneOrMany::One(m) => vec![m],
@@ -336,10 +339,10 @@ pub async fn add(
         users.push(user);
         memberships.push(membership);
     }
-    let team = save_team(store, &headers, &caller, &before, &team).await?;
+    let team = save_team(&gateway, store, &headers, &caller, &before, &team).await?;
     for user in &users {
         admin::audit(
-            store,
+            &gateway,
             &headers,
             &caller,
             Audit {
@@ -378,12 +381,13 @@ pub struct UpdateRequest {
 /// `{"team_id", "user_id", "user_email", "role", "max_budget_in_team", "tpm_limit", "rpm_limit"}`.
 pub async fn update(
     State(gateway): State<Gateway>,
-    AdminCaller(caller): AdminCaller,
+    Authorized(caller): Authorized,
     headers: HeaderMap,
     JsonBody(request): JsonBody<UpdateRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let store = admin::store(&gateway)?;
     let team_id = teams::required(request.team_id.as_deref(), "team_id")?;
+    roles::require_team_admin(store, &caller, Some(&team_id)).await?;
     let role = match &request.role {
         Some(r) => Some(check_role(Some(r), "role")?),
         None => None,
@@ -460,7 +464,7 @@ pub async fn update(
         };
         budget = Some(saved);
         admin::audit(
-            store,
+            &gateway,
             &headers,
             &caller,
             Audit {
@@ -473,7 +477,7 @@ pub async fn update(
         )
         .await;
     }
-    save_team(store, &headers, &caller, &before, &team).await?;
+    save_team(&gateway, store, &headers, &caller, &before, &team).await?;
     Ok(Json(json!({
         "team_id": team_id,
         "user_id": user_id,
@@ -496,12 +500,13 @@ pub struct DeleteRequest {
 /// `POST /team/member_delete` `{"team_id", "user_id"|"user_email"}` → the team row.
 pub async fn delete(
     State(gateway): State<Gateway>,
-    AdminCaller(caller): AdminCaller,
+    Authorized(caller): Authorized,
     headers: HeaderMap,
     JsonBody(request): JsonBody<DeleteRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let store = admin::store(&gateway)?;
     let team_id = teams::required(request.team_id.as_deref(), "team_id")?;
+    roles::require_team_admin(store, &caller, Some(&team_id)).await?;
     let before = teams::existing(store, &team_id).await?;
     let user_id = member_id(
         &before,
@@ -512,6 +517,6 @@ pub async fn delete(
     if !remove_member(store, &mut team, &user_id).await? {
         return Err(not_member(&user_id, &team_id));
     }
-    let team = save_team(store, &headers, &caller, &before, &team).await?;
+    let team = save_team(&gateway, store, &headers, &caller, &before, &team).await?;
     Ok(Json(teams::to_value(&team)))
 }

@@ -8,21 +8,28 @@
 //!   `/health/readiness` and `/`, public; `/health` (deployment probes), admin only.
 //! - [`keys`] — `/key/*`, the virtual-key management API; [`teams`] — `/team/*` basics;
 //!   [`members`] — `/team/member_*`; [`users`] — `/user/*`;
-//!   [`admin`] holds what the management routes share (admin gate, audit log);
-//!   [`spend`] — `/spend/*` and `/global/spend*` reports.
+//!   [`spend`] — `/spend/*` and `/global/spend*` reports;
+//!   [`organizations`] — `/organization/*`; [`customers`] — `/customer/*`;
+//!   [`budgets`] — `/budget/*`; [`audit`] — `/audit`;
+//!   [`admin`] holds what the management routes share (admin gate, audit log). Who may call
+//!   which management route is one table: [`crate::roles::ROUTE_ACCESS`].
 
 pub mod admin;
+pub mod audit;
+pub mod budgets;
 pub mod cache;
+pub mod customers;
 pub mod health;
 pub mod keys;
 pub mod llm;
 pub mod members;
 pub mod models;
 pub mod spend;
+pub mod organizations;
 pub mod teams;
 pub mod users;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use switchyard_llm_types::ErrorKind;
 
@@ -87,6 +94,41 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/global/spend", get(spend::global))
         .route("/global/spend/logs", get(spend::global_logs))
         .route("/global/spend/report", get(spend::report))
+        .route("/organization/new", post(organizations::new))
+        .route(
+            "/organization/update",
+            patch(organizations::update).post(organizations::update),
+        )
+        .route(
+            "/organization/delete",
+            delete(organizations::delete).post(organizations::delete),
+        )
+        .route("/organization/info", get(organizations::info))
+        .route("/organization/list", get(organizations::list))
+        .route("/organization/member_add", post(organizations::member_add))
+        .route(
+            "/organization/member_update",
+            patch(organizations::member_update).post(organizations::member_update),
+        )
+        .route(
+            "/organization/member_delete",
+            delete(organizations::member_delete).post(organizations::member_delete),
+        )
+        .route("/customer/new", post(customers::new))
+        .route("/customer/info", get(customers::info))
+        .route("/customer/update", post(customers::update))
+        .route("/customer/delete", post(customers::delete))
+        .route("/customer/list", get(customers::list))
+        .route("/customer/block", post(customers::block))
+        .route("/customer/unblock", post(customers::unblock))
+        .route("/budget/new", post(budgets::new))
+        .route("/budget/update", post(budgets::update))
+        .route("/budget/delete", post(budgets::delete))
+        .route("/budget/info", post(budgets::info))
+        .route("/budget/list", get(budgets::list))
+        .route("/budget/settings", get(budgets::settings))
+        .route("/audit", get(audit::list))
+        .route("/audit/{id}", get(audit::one))
         .route("/cache/ping", get(cache::ping))
         .route("/cache/delete", post(cache::delete))
         .route("/cache/flushall", post(cache::flush_all))

@@ -8,7 +8,9 @@
 //! Memberships: `/team/member_*` live in [`super::members`]; `members_with_roles` given to
 //! `/team/new` or `/team/update` is stored as given (no membership rows).
 //!
-//! Not yet: `/team/model/add|delete`, team admins' rights.
+//! Roles: proxy admins; viewers and the team's own admins may read `/team/info`.
+//!
+//! Not yet: `/team/model/add|delete`.
 
 use axum::extract::State;
 use axum::Json;
@@ -24,6 +26,7 @@ use super::admin::{self, invalid, AdminCaller, Audit};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::roles::{self, Authorized};
 use crate::state::Gateway;
 
 pub(super) const TABLE: &str = "LiteLLM_TeamTable";
@@ -195,9 +198,9 @@ pub(super) async fn existing(store: &Store, team_id: &str) -> Result<TeamRow, Ap
         .ok_or_else(|| team_not_found(team_id))
 }
 
-fn clear_auth_cache(gateway: &Gateway) {
+pub(super) async fn clear_auth_cache(gateway: &Gateway) {
     if let Some(keys) = gateway.authenticator().virtual_keys() {
-        keys.invalidate_all();
+        keys.invalidate_all().await;
     }
 }
 
@@ -225,7 +228,7 @@ pub async fn new(
     fields.apply(&mut row);
     let row = store.insert(&row).await?;
     admin::audit(
-        store,
+        &gateway,
         &headers,
         &caller,
         Audit {
@@ -246,15 +249,17 @@ pub struct InfoQuery {
     team_id: Option<String>,
 }
 
-/// `GET /team/info?team_id=` → `{"team_id", "team_info", "keys", "team_memberships"}`.
+/// `GET /team/info?team_id=` → `{"team_id", "team_info", "keys", "team_memberships"}`
+/// (admins, viewers, and the team's own admins).
 pub async fn info(
     State(gateway): State<Gateway>,
-    AdminCaller(_caller): AdminCaller,
+    Authorized(caller): Authorized,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
     let query: InfoQuery = admin::query(&uri)?;
     let store = admin::store(&gateway)?;
     let team_id = required(query.team_id.as_deref(), "team_id")?;
+    roles::require_team_reader(store, &caller, Some(&team_id)).await?;
     let row = existing(store, &team_id).await?;
     let keys = store
         .list::<KeyRow>(
@@ -300,9 +305,9 @@ pub async fn update(
     let mut row = before.clone();
     fields.apply(&mut row);
     let row = store.update(&row).await?;
-    clear_auth_cache(&gateway);
+    clear_auth_cache(&gateway).await;
     admin::audit(
-        store,
+        &gateway,
         &headers,
         &caller,
         Audit {
@@ -377,7 +382,7 @@ pub async fn delete(
         }
         store.delete::<TeamRow>(&[&row.team_id]).await?;
         admin::audit(
-            store,
+            &gateway,
             &headers,
             &caller,
             Audit {
@@ -390,7 +395,7 @@ pub async fn delete(
         )
         .await;
     }
-    clear_auth_cache(&gateway);
+    clear_auth_cache(&gateway).await;
     Ok(Json(json!({ "deleted_teams": request.team_ids })))
 }
 
@@ -440,9 +445,9 @@ async fn set_blocked(
     let mut row = before.clone();
     row.blocked = blocked;
     let row = store.update(&row).await?;
-    clear_auth_cache(gateway);
+    clear_auth_cache(gateway).await;
     admin::audit(
-        store,
+        gateway,
         headers,
         caller,
         Audit {

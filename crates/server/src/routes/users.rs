@@ -273,7 +273,7 @@ pub async fn new(
     fields.apply(&mut row);
     let mut row = store.insert(&row).await?;
     admin::audit(
-        store,
+        &gateway,
         &headers,
         &caller,
         Audit {
@@ -309,7 +309,7 @@ pub async fn new(
         }
         store.update(&team).await?;
         admin::audit(
-            store,
+            &gateway,
             &headers,
             &caller,
             Audit {
@@ -417,8 +417,10 @@ pub async fn update(
     let mut row = before.clone();
     fields.apply(&mut row);
     let row = store.update(&row).await?;
+    // The user's role and models apply to their keys on the hot path.
+    super::teams::clear_auth_cache(&gateway).await;
     admin::audit(
-        store,
+        &gateway,
         &headers,
         &caller,
         Audit {
@@ -510,9 +512,10 @@ pub async fn delete(
                     .await?;
             }
         }
+        super::organizations::remove_user_everywhere(store, &row.user_id).await?;
         store.delete::<UserRow>(&[&row.user_id]).await?;
         admin::audit(
-            store,
+            &gateway,
             &headers,
             &caller,
             Audit {
@@ -525,6 +528,7 @@ pub async fn delete(
         )
         .await;
     }
+    super::teams::clear_auth_cache(&gateway).await;
     Ok(Json(json!({ "deleted_users": request.user_ids })))
 }
 
