@@ -28,6 +28,8 @@ fn group_of_ten() -> Vec<Deployment<()>> {
             order: None,
             cooldown_time: None,
             num_retries: None,
+            cost_per_token: Some(1e-6 * (1.0 + index as f64)),
+            max_input_tokens: Some(128_000),
             handle: (),
         })
         .collect()

@@ -20,17 +20,17 @@ use switchyard_cache::{
 use switchyard_config::Config;
 use switchyard_llm_types::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
-    CompletionResponse, EmbeddingRequest, EmbeddingResponse, ErrorClass,
+    CompletionResponse, EmbeddingRequest, EmbeddingResponse, ErrorClass, ErrorKind,
 };
 use switchyard_providers::{
     CallOptions, ChunkStream, HttpClient, MockProvider, Provider, ProviderError, Upstream,
 };
 use switchyard_router::{
-    retry, CooldownSettings, Failure, FallbackSettings, InFlightGuard, Pattern, RetrySettings,
-    Router, RouterError, RoutingStrategy, SystemClock,
+    retry, CooldownSettings, Failure, FallbackSettings, InFlightGuard, Pattern, PickRequest,
+    RetrySettings, Router, RouterError, RoutingStrategy,
 };
 
-use crate::deployment::{build_deployments, DeploymentHandle};
+use crate::deployment::{apply_prices, build_deployments, DeploymentHandle};
 use crate::health::HealthReport;
 use crate::params::GatewayParams;
 use crate::Error;
@@ -144,7 +144,9 @@ impl Switchyard {
     /// connection is made in the background, so a Redis that is down does not stop start-up).
     pub fn from_config(config: Config) -> Result<Self, Error> {
         let client = HttpClient::new()?;
-        let (deployments, deployment_warnings) = build_deployments(&config, &client)?;
+        let (mut deployments, deployment_warnings) = build_deployments(&config, &client)?;
+        let prices = price_map(&config)?;
+        apply_prices(&mut deployments, &prices);
         let aliases = config
             .router_settings
             .model_group_alias
@@ -193,16 +195,16 @@ impl Switchyard {
             .as_deref()
             .and_then(RoutingStrategy::from_name)
             .unwrap_or_default();
-        let router = Router::with_health(
+        let router = crate::routing::build_router(
+            &config.router_settings,
             deployments,
             aliases,
             cooldowns,
-            Arc::new(SystemClock::default()),
-        )
-        .with_strategy(strategy);
+            strategy,
+            &mut warnings,
+        );
         let env = |name: &str| config.env.get(name).map(str::to_owned);
         let cache = ResponseCache::from_settings(&config.litellm_settings.other, &env)?;
-        let prices = price_map(&config)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 router,
@@ -565,8 +567,16 @@ impl Switchyard {
         let mut excluded: Vec<usize> = Vec::new();
         let mut attempt: u32 = 0;
         let mut last_error: Option<Error> = None;
+        let pick_request = PickRequest {
+            input_tokens: if router.needs_input_tokens() {
+                operation.input_tokens()
+            } else {
+                0
+            },
+            stream: O::STREAM,
+        };
         loop {
-            let index = match router.pick(&resolved, &excluded) {
+            let index = match router.pick_shared(&resolved, &excluded, &pick_request).await {
                 Ok(Some(index)) => index,
                 // Everything untried is cooling down or was tried: report the real failure.
                 Ok(None) => {
@@ -574,12 +584,25 @@ impl Switchyard {
                         Error::invalid(format!("You passed in model={model}. There are no healthy deployments for this model"), Some("model"))
                     })))
                 }
+                // A full or too-small group is the answer itself; cooldowns hide the real
+                // failure when there was one.
+                Err(source @ (RouterError::RateLimited { .. } | RouterError::ContextWindowExceeded { .. })) => {
+                    return Err(fail(Error::Router { endpoint: O::ENDPOINT, source }))
+                }
                 Err(source) => {
                     return Err(fail(last_error.unwrap_or(Error::Router { endpoint: O::ENDPOINT, source })))
                 }
             };
             let Some(deployment) = router.deployment(index) else {
                 return Err(fail(Error::invalid("deployment disappeared", None)));
+            };
+            // Counted against the deployment's `rpm` (atomically, across replicas with shared
+            // state) and in flight until this attempt ends; a stream holds the count until it
+            // ends or is dropped. A deployment that filled up since the pick is skipped
+            // without spending a retry.
+            let Some(in_flight) = router.begin_shared_call(index, O::STREAM).await else {
+                excluded.push(index);
+                continue;
             };
             let plan = plan_call(
                 deployment,
@@ -593,9 +616,6 @@ impl Switchyard {
                 .inner
                 .retry
                 .max_retries(controls.num_retries, deployment.num_retries);
-            // Counted in flight (least-busy) until this attempt ends; a stream holds the count
-            // until it ends or is dropped.
-            let in_flight = router.begin_call(index);
             let outcome = operation.call(plan.provider.as_ref(), &plan.options).await;
             match outcome {
                 Ok(upstream) => {
@@ -613,17 +633,16 @@ impl Switchyard {
                     });
                 }
                 Err(error) => {
-                    drop(in_flight);
+                    if error.kind() == ErrorKind::Timeout {
+                        in_flight.timed_out();
+                    } else {
+                        drop(in_flight);
+                    }
                     let failure = Failure {
                         status: upstream_status(&error),
                         retry_after: error.retry_after_secs().map(Duration::from_secs),
                     };
-                    router.health().record_failure(
-                        index,
-                        failure,
-                        router.group_size(index),
-                        deployment.cooldown_time,
-                    );
+                    router.record_failure(index, failure);
                     let kind = error.kind();
                     let allowed = self.inner.retry.retries_for(
                         kind,
@@ -661,8 +680,51 @@ impl Switchyard {
     }
 }
 
+/// What the router needs to know about a call before picking for it.
+trait RoutingInput {
+    /// Streams are routed on time to first token and counted until they end.
+    const STREAM: bool;
+    /// Prompt tokens (an estimate), for context windows and `tpm` limits.
+    fn input_tokens(&self) -> u64;
+}
+
+impl RoutingInput for Chat {
+    const STREAM: bool = false;
+    fn input_tokens(&self) -> u64 {
+        crate::routing::chat_input_tokens(&self.0)
+    }
+}
+
+impl RoutingInput for ChatStream {
+    const STREAM: bool = true;
+    fn input_tokens(&self) -> u64 {
+        crate::routing::chat_input_tokens(&self.0)
+    }
+}
+
+impl RoutingInput for Completion {
+    const STREAM: bool = false;
+    fn input_tokens(&self) -> u64 {
+        crate::routing::completion_input_tokens(&self.0)
+    }
+}
+
+impl RoutingInput for CompletionStream {
+    const STREAM: bool = true;
+    fn input_tokens(&self) -> u64 {
+        crate::routing::completion_input_tokens(&self.0)
+    }
+}
+
+impl RoutingInput for Embeddings {
+    const STREAM: bool = false;
+    fn input_tokens(&self) -> u64 {
+        crate::routing::embedding_input_tokens(&self.0.input)
+    }
+}
+
 /// One kind of call, so one retry/fallback loop serves every endpoint.
-trait Operation: Send {
+trait Operation: Send + RoutingInput {
     type Output: Send + Cacheable + 'static;
     const ENDPOINT: &'static str;
     fn model(&self) -> &str;
@@ -861,7 +923,9 @@ impl GroupFailure {
             self.error,
             Error::Provider(_)
                 | Error::Router {
-                    source: RouterError::NoHealthyDeployments { .. },
+                    source: RouterError::NoHealthyDeployments { .. }
+                        | RouterError::RateLimited { .. }
+                        | RouterError::ContextWindowExceeded { .. },
                     ..
                 }
         )
@@ -990,9 +1054,10 @@ trait Cacheable: Sized {
     }
 
     /// Keeps the call counted in flight for as long as the answer is still being delivered:
-    /// a complete body ends the call now, a stream carries the guard until it ends or drops.
+    /// a complete body ends the call now (reporting its latency and tokens to the router), a
+    /// stream carries the guard until it ends or drops.
     fn hold_in_flight(self, guard: InFlightGuard) -> Self {
-        drop(guard);
+        guard.finish(self.usage());
         self
     }
 }
@@ -1035,16 +1100,19 @@ impl Cacheable for ChunkStream {
         InFlightStream {
             inner: self,
             guard: Some(guard),
+            usage: None,
         }
         .boxed()
     }
 }
 
 /// Relays a stream unchanged, counting its call in flight until the stream ends (or is
-/// dropped, when the client goes away).
+/// dropped, when the client goes away). Notes the first chunk (time to first token) and the
+/// usage the stream reports, for the router, when it ends well.
 struct InFlightStream {
     inner: ChunkStream,
     guard: Option<InFlightGuard>,
+    usage: Option<switchyard_llm_types::Usage>,
 }
 
 impl futures::Stream for InFlightStream {
@@ -1055,8 +1123,22 @@ impl futures::Stream for InFlightStream {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         let polled = self.inner.as_mut().poll_next(cx);
-        if let std::task::Poll::Ready(None) = polled {
-            self.guard = None;
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(guard) = self.guard.as_mut() {
+                    guard.mark_first_token();
+                }
+                if let Some(usage) = chunk.usage() {
+                    self.usage = Some(usage);
+                }
+            }
+            std::task::Poll::Ready(None) => {
+                if let Some(guard) = self.guard.take() {
+                    guard.finish(self.usage.as_ref());
+                }
+            }
+            // A failed stream is not a latency sample; the guard ends with the stream.
+            std::task::Poll::Ready(Some(Err(_))) | std::task::Poll::Pending => {}
         }
         polled
     }
