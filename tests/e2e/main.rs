@@ -20,6 +20,9 @@
 //! - [`keys`] — virtual keys: `/key/*` and keys on the LLM routes, embedded store and PostgreSQL.
 //! - [`users`] — `/user/*` and `/team/member_*`, the auto-created user key, embedded store and PostgreSQL.
 //! - [`reliability`] — retries, cooldowns, weights and fallbacks across several upstreams.
+//! - [`strategies`] — latency-, usage- and cost-based routing, `rpm`/`tpm` limits, pre-call
+//!   context-window checks.
+//! - [`shared_state`] — two gateway replicas sharing router state through Redis; Redis down.
 
 // Test code throughout, including the helpers outside `#[test]` functions: a panic with context
 // is the failure report.
@@ -43,5 +46,7 @@ mod models;
 mod python;
 mod reliability;
 mod routing;
+mod shared_state;
+mod strategies;
 mod streaming;
 mod users;

@@ -227,6 +227,11 @@ impl Switchyard {
         self.inner.cache.as_ref()
     }
 
+    /// The Redis the router shares cooldowns and usage through, when configured.
+    pub fn router_shared_state(&self) -> Option<&switchyard_router::SharedState> {
+        self.inner.router.shared()
+    }
+
     /// Start-up warnings: unsupported config keys, deployments that cannot serve yet.
     pub fn warnings(&self) -> &[String] {
         &self.inner.warnings
