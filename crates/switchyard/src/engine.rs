@@ -258,18 +258,35 @@ impl Switchyard {
     /// deployment id or `litellm_params.model`); an unknown name checks nothing.
     pub async fn health_check(&self, model: Option<&str>) -> HealthReport {
         let router = &self.inner.router;
-        let selected: Vec<_> = match model {
-            None => router.deployments().iter().collect(),
+        let targets: Vec<crate::health::Target<'_>> = match model {
+            None => router
+                .deployments()
+                .iter()
+                .map(|deployment| crate::health::Target {
+                    deployment,
+                    model: None,
+                })
+                .collect(),
             Some(name) => match router.resolve(name) {
-                Ok(resolved) if resolved.wildcard_captures.is_empty() => resolved
+                Ok(resolved) => resolved
                     .members
                     .iter()
                     .filter_map(|&index| router.deployment(index))
+                    .map(|deployment| crate::health::Target {
+                        // A wildcard match is probed with the model it would serve.
+                        model: (!resolved.wildcard_captures.is_empty()).then(|| {
+                            Pattern::substitute(
+                                &deployment.handle.upstream_model,
+                                &resolved.wildcard_captures,
+                            )
+                        }),
+                        deployment,
+                    })
                     .collect(),
-                _ => Vec::new(),
+                Err(_) => Vec::new(),
             },
         };
-        crate::health::check(&selected).await
+        crate::health::check(targets).await
     }
 
     /// Model groups with their deployments, in config order, for `switchyard check`.
@@ -1621,6 +1638,34 @@ router_settings: {{routing_strategy: least-busy}}
         assert!(only_up.unhealthy_endpoints.is_empty());
         let none = gateway.health_check(Some("nope")).await;
         assert_eq!(none, HealthReport::default());
+    }
+
+    #[tokio::test]
+    async fn wildcard_deployments_are_probed_with_a_concrete_model() {
+        let upstream = switchyard_mock_upstream::MockUpstream::start()
+            .await
+            .unwrap();
+        let gateway = gateway(&format!(
+            "model_list:
+  - {{model_name: 'openai/*', litellm_params: {{model: 'openai/*', api_base: '{base}'}}, model_info: {{id: w1, health_check_model: openai/gpt-4o-mini}}}}
+  - {{model_name: 'team/*', litellm_params: {{model: 'openai/*', api_base: '{base}'}}, model_info: {{id: w2}}}}
+",
+            base = upstream.base_url()
+        ));
+        // All deployments: the one with a health_check_model is probed with it, the other
+        // (no concrete model to try) is skipped.
+        let json = gateway.health_check(None).await.to_json();
+        assert_eq!(json["healthy_count"], 1, "{json}");
+        assert_eq!(json["unhealthy_count"], 0, "{json}");
+        assert_eq!(
+            json["healthy_endpoints"][0]["health_check_model"],
+            "gpt-4o-mini"
+        );
+        assert_eq!(upstream.recorded()[0].body["model"], "gpt-4o-mini");
+        // A concrete name that a wildcard serves is probed as that model.
+        let json = gateway.health_check(Some("team/llama-3")).await.to_json();
+        assert_eq!(json["healthy_count"], 1, "{json}");
+        assert_eq!(upstream.recorded()[1].body["model"], "llama-3");
     }
 
     #[tokio::test]
