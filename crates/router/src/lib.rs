@@ -51,7 +51,7 @@ pub use health::{Clock, CooldownSettings, Failure, Health, ManualClock, SystemCl
 pub use latency::{Latency, Observation};
 pub use pattern::Pattern;
 pub use retry::RetrySettings;
-pub use shared::{SharedSettings, SharedState};
+pub use shared::{SharedError, SharedSettings, SharedState};
 pub use strategy::{RoutingStrategy, StrategyArgs, Weights};
 pub use usage::Usage;
 
