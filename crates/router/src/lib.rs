@@ -872,6 +872,25 @@ impl<D> Router<D> {
         })
     }
 
+    /// The 429 for a group whose deployments in `full` refused a request at the last moment
+    /// (they filled up between the pick and the call, on this or another replica).
+    pub fn limit_error(&self, resolved: &Resolved, full: &[usize]) -> RouterError {
+        let now = self.health.now_ms();
+        let minute = self.live.minute();
+        let limited = full
+            .iter()
+            .filter(|&&m| m < self.deployments.len())
+            .map(|&m| (m, self.local_state(m, now, minute)))
+            .collect();
+        let request = PickRequest::default();
+        self.nothing_left(resolved, Vec::new(), limited, Vec::new(), &request)
+            .unwrap_or_else(|| RouterError::RateLimited {
+                model: resolved.model_group.clone(),
+                retry_after: Duration::from_secs(60),
+                deployments: Vec::new(),
+            })
+    }
+
     /// Resolves and picks in one step (no exclusions), for callers without retries.
     pub fn route(&self, model: &str) -> Result<Route<'_, D>, RouterError> {
         let resolved = self.resolve(model)?;
@@ -1111,6 +1130,26 @@ mod tests {
             clock.advance(60_000);
             assert!(router.pick(&resolved, &[]).unwrap().is_some());
         }
+    }
+
+    #[test]
+    fn a_deployment_that_fills_up_after_the_pick_gives_a_429() {
+        let (router, _) = group_with(1, RoutingStrategy::SimpleShuffle, |_, d| {
+            d.weights.rpm = Some(1)
+        });
+        let resolved = router.resolve("g").unwrap();
+        assert_eq!(router.pick(&resolved, &[]).unwrap(), Some(0));
+        // Another caller takes the last slot before this one calls.
+        let _other = router.try_begin_call(0, false).unwrap();
+        assert!(router.try_begin_call(0, false).is_none());
+        let error = router.limit_error(&resolved, &[0]);
+        assert_eq!(error.status(), 429);
+        assert!(
+            error
+                .to_string()
+                .contains("'current_rpm': 1, 'rpm_limit': 1"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -587,6 +587,8 @@ impl Switchyard {
             group: Some(group.clone()),
         };
         let mut excluded: Vec<usize> = Vec::new();
+        // Deployments that were full when the call was about to go out (skipped, no retry spent).
+        let mut full: Vec<usize> = Vec::new();
         let mut attempt: u32 = 0;
         let mut last_error: Option<Error> = None;
         let pick_request = PickRequest {
@@ -601,6 +603,10 @@ impl Switchyard {
             let index = match router.pick_shared(&resolved, &excluded, &pick_request).await {
                 Ok(Some(index)) => index,
                 // Everything untried is cooling down or was tried: report the real failure.
+                Ok(None) if last_error.is_none() && !full.is_empty() => {
+                    let source = router.limit_error(&resolved, &full);
+                    return Err(fail(Error::Router { endpoint: O::ENDPOINT, source }));
+                }
                 Ok(None) => {
                     return Err(fail(last_error.unwrap_or_else(|| {
                         Error::invalid(format!("You passed in model={model}. There are no healthy deployments for this model"), Some("model"))
@@ -624,6 +630,7 @@ impl Switchyard {
             // without spending a retry.
             let Some(in_flight) = router.begin_shared_call(index, O::STREAM).await else {
                 excluded.push(index);
+                full.push(index);
                 continue;
             };
             let plan = plan_call(
