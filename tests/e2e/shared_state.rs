@@ -28,8 +28,26 @@ general_settings:
     )
 }
 
+/// Generous Redis timeouts: on a loaded test machine a 100 ms read can time out, and the
+/// router would (correctly) fall back to its local state, which these tests must not see.
 fn redis_settings(namespace: &str) -> String {
-    format!("  redis_host: 127.0.0.1\n  redis_port: 6379\n  redis_namespace: {namespace}")
+    format!(
+        "  redis_host: 127.0.0.1\n  redis_port: 6379\n  redis_namespace: {namespace}\n  redis_timeout_ms: 3000"
+    )
+}
+
+/// `PTTL key` over a raw connection (RESP): the test looks at Redis without a client crate.
+async fn pttl(key: &str) -> i64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect("127.0.0.1:6379")
+        .await
+        .unwrap();
+    let command = format!("*2\r\n$4\r\nPTTL\r\n${}\r\n{key}\r\n", key.len());
+    stream.write_all(command.as_bytes()).await.unwrap();
+    let mut reply = vec![0u8; 64];
+    let read = stream.read(&mut reply).await.unwrap();
+    let text = String::from_utf8_lossy(&reply[..read]);
+    text.trim().trim_start_matches(':').parse().unwrap()
 }
 
 fn unique_namespace(test: &str) -> String {
@@ -67,7 +85,8 @@ async fn wait_for_router_redis(gateway: &Gateway) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cooldown_seen_on_one_replica_is_honoured_by_the_other() {
     let (first, second) = (mock().await, mock().await);
-    let redis = redis_settings(&unique_namespace("cooldown"));
+    let namespace = unique_namespace("cooldown");
+    let redis = redis_settings(&namespace);
     let yaml = config(&first.base_url(), &second.base_url(), "", &redis);
     let (a, b) = (Gateway::start(&yaml), Gateway::start(&yaml));
     wait_for_router_redis(&a).await;
@@ -83,8 +102,17 @@ async fn a_cooldown_seen_on_one_replica_is_honoured_by_the_other() {
     )
     .await;
     assert_eq!(status.as_u16(), 429);
-    // The cooldown reaches Redis off the request path; give the writer a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The cooldown reaches Redis off the request path: wait until it is there.
+    let key = format!("{namespace}:cooldown:first");
+    let mut published = false;
+    for _ in 0..100 {
+        if pttl(&key).await > 0 {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(published, "the cooldown never reached Redis");
     let before = first.request_count();
     // Replica B never saw the failure, yet sends everything to `second`.
     for _ in 0..20 {

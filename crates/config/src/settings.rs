@@ -127,6 +127,9 @@ pub struct RouterRedis {
     /// Key prefix (`redis_namespace`, a Switchyard extension), so gateways or test runs
     /// sharing one Redis keep apart.
     pub namespace: Option<String>,
+    /// How long a pick waits on Redis before routing on local state (`redis_timeout_ms`, a
+    /// Switchyard extension; default 100 ms).
+    pub timeout_ms: Option<u64>,
 }
 
 /// How failures are handled: retries, cooldowns, fallbacks.
@@ -618,6 +621,7 @@ fn parse_router_redis(fields: &mut Fields) -> Result<Option<RouterRedis>, Config
     let password: Option<String> = fields.take("redis_password")?;
     let db: Option<u64> = fields.take("redis_db")?;
     let namespace: Option<String> = fields.take("redis_namespace")?;
+    let timeout_ms: Option<u64> = fields.take("redis_timeout_ms")?;
     let url = match (url, host) {
         (Some(url), _) => url,
         (None, Some(host)) => {
@@ -651,6 +655,7 @@ fn parse_router_redis(fields: &mut Fields) -> Result<Option<RouterRedis>, Config
     Ok(Some(RouterRedis {
         url: Secret::new(url),
         namespace,
+        timeout_ms,
     }))
 }
 

@@ -55,7 +55,10 @@ pub(crate) fn build_router(
             .namespace
             .clone()
             .unwrap_or_else(|| SharedSettings::DEFAULT_NAMESPACE.to_owned()),
-        op_timeout: SharedSettings::DEFAULT_OP_TIMEOUT,
+        op_timeout: redis
+            .timeout_ms
+            .filter(|ms| *ms > 0)
+            .map_or(SharedSettings::DEFAULT_OP_TIMEOUT, Duration::from_millis),
     };
     match SharedState::connect(&shared, ids) {
         Ok(state) => router.with_shared_state(state),
