@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use switchyard_tests::{Gateway, MASTER_KEY};
 
-use crate::common::{chat_body, header, mock, read_json};
+use crate::common::{chat_body, header, mock, open_stream, read_json, read_stream};
 
 /// A group `g` of the given deployments (`litellm_params` bodies, YAML flow style) plus
 /// `router_settings`.
@@ -256,4 +256,39 @@ general_settings:
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("Context Window exceeded"), "{message}");
     assert_eq!(small.request_count() + large.request_count(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_based_routing_uses_time_to_first_token_for_streams() {
+    let (quick_start, slow_start) = (mock().await, mock().await);
+    // `quick-start` sends its first chunk at once but trickles the rest; `slow-start` waits
+    // 150 ms before answering, then sends everything at once. Streams care about the first.
+    let gateway = Gateway::start(&group_config(
+        &[
+            (
+                "quick-start",
+                format!(
+                    "{{model: openai/q, api_base: \"{}\", extra_headers: {{x-mock-chunk-delay-ms: \"25\", x-mock-chunks: \"8\"}}}}",
+                    quick_start.base_url()
+                ),
+            ),
+            (
+                "slow-start",
+                format!(
+                    "{{model: openai/s, api_base: \"{}\", extra_headers: {{x-mock-delay-ms: \"150\", x-mock-chunks: \"8\"}}}}",
+                    slow_start.base_url()
+                ),
+            ),
+        ],
+        "  routing_strategy: latency-based-routing\n  num_retries: 0",
+    ));
+    let mut body = chat_body("g");
+    body["stream"] = json!(true);
+    for _ in 0..8 {
+        let frames = read_stream(open_stream(&gateway, "/v1/chat/completions", &body).await).await;
+        assert!(!frames.is_empty());
+    }
+    // One exploratory stream each; then time to first token decides.
+    assert_eq!(slow_start.request_count(), 1);
+    assert_eq!(quick_start.request_count(), 7);
 }
