@@ -29,6 +29,9 @@
 //!   second (Redis pub/sub, and the polled counter without Redis).
 //! - [`security`] — path tricks, Host headers and smuggling, revoked keys, injection
 //!   strings everywhere, no secret in any table.
+//! - [`strategies`] — latency-, usage- and cost-based routing, `rpm`/`tpm` limits, pre-call
+//!   context-window checks.
+//! - [`shared_state`] — two gateway replicas sharing router state through Redis; Redis down.
 
 // Test code throughout, including the helpers outside `#[test]` functions: a panic with context
 // is the failure report.
@@ -59,5 +62,7 @@ mod roles;
 mod routing;
 mod spend;
 mod security;
+mod shared_state;
+mod strategies;
 mod streaming;
 mod users;

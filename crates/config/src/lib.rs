@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 pub use env::Env;
 pub use secret::Secret;
 pub use settings::{
-    Config, GeneralSettings, LitellmParams, LitellmSettings, ModelEntry, ModelInfo, RouterSettings,
+    Config, GeneralSettings, LitellmParams, LitellmSettings, ModelEntry, ModelInfo, RouterRedis,
+    RouterSettings, RoutingStrategyArgs,
 };
 
 /// Why a config could not be loaded. Every variant names where the problem is.

@@ -100,7 +100,36 @@ pub struct RouterSettings {
     pub model_group_alias: BTreeMap<String, GroupAlias>,
     pub timeout: Option<f64>,
     pub stream_timeout: Option<f64>,
+    /// `routing_strategy_args`.
+    pub routing_strategy_args: RoutingStrategyArgs,
+    /// `enable_pre_call_checks`: skip deployments whose context window is too small.
+    pub enable_pre_call_checks: Option<bool>,
+    /// Redis shared by replicas for cooldowns, usage counters and calls in flight
+    /// (`redis_url`, or `redis_host`/`redis_port`/`redis_password`/`redis_db`).
+    pub redis: Option<RouterRedis>,
     pub other: Map<String, Value>,
+}
+
+/// `router_settings.routing_strategy_args`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoutingStrategyArgs {
+    /// Seconds a latency sample counts (latency-based routing; default 3600).
+    pub ttl: Option<f64>,
+    /// Fraction above the lowest latency that still counts as lowest (default 0).
+    pub lowest_latency_buffer: Option<f64>,
+}
+
+/// Where the router shares its state.
+#[derive(Debug, Clone)]
+pub struct RouterRedis {
+    /// `redis://[:password@]host:port[/db]` (a [`Secret`]: it may carry the password).
+    pub url: Secret,
+    /// Key prefix (`redis_namespace`, a Switchyard extension), so gateways or test runs
+    /// sharing one Redis keep apart.
+    pub namespace: Option<String>,
+    /// How long a pick waits on Redis before routing on local state (`redis_timeout_ms`, a
+    /// Switchyard extension; default 100 ms).
+    pub timeout_ms: Option<u64>,
 }
 
 /// How failures are handled: retries, cooldowns, fallbacks.
@@ -565,7 +594,98 @@ fn parse_model_info(mut fields: Fields) -> Result<ModelInfo, ConfigError> {
 }
 
 /// The `routing_strategy` values the router implements; others fall back to simple-shuffle.
-pub const SUPPORTED_ROUTING_STRATEGIES: &[&str] = &["simple-shuffle", "least-busy"];
+pub const SUPPORTED_ROUTING_STRATEGIES: &[&str] = &[
+    "simple-shuffle",
+    "least-busy",
+    "latency-based-routing",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "cost-based-routing",
+];
+
+fn parse_strategy_args(fields: &mut Fields) -> Result<RoutingStrategyArgs, ConfigError> {
+    let Some(map) = fields.take::<Map<String, Value>>("routing_strategy_args")? else {
+        return Ok(RoutingStrategyArgs::default());
+    };
+    let mut args = Fields::new(fields.path_of("routing_strategy_args"), map);
+    let parsed = RoutingStrategyArgs {
+        ttl: args.take("ttl")?,
+        lowest_latency_buffer: args.take("lowest_latency_buffer")?,
+    };
+    for (key, path) in [
+        ("ttl", parsed.ttl),
+        ("lowest_latency_buffer", parsed.lowest_latency_buffer),
+    ] {
+        if path.is_some_and(|value| !value.is_finite() || value < 0.0) {
+            return Err(ConfigError::invalid(
+                args.path_of(key),
+                "must be a number of zero or more",
+            ));
+        }
+    }
+    // `max_latency_list_size` and the usage-v2 `ttl` are fixed (10 samples, one minute):
+    // other keys are accepted and ignored, as LiteLLM ignores keys it does not know.
+    Ok(parsed)
+}
+
+/// `redis_url`, or a URL built from `redis_host`/`redis_port`/`redis_password`/`redis_db`.
+fn parse_router_redis(fields: &mut Fields) -> Result<Option<RouterRedis>, ConfigError> {
+    let url: Option<String> = fields.take("redis_url")?;
+    let host: Option<String> = fields.take("redis_host")?;
+    let port: Option<String> = fields.take("redis_port")?;
+    let password: Option<String> = fields.take("redis_password")?;
+    let db: Option<u64> = fields.take("redis_db")?;
+    let namespace: Option<String> = fields.take("redis_namespace")?;
+    let timeout_ms: Option<u64> = fields.take("redis_timeout_ms")?;
+    let url = match (url, host) {
+        (Some(url), _) => url,
+        (None, Some(host)) => {
+            let port = port.unwrap_or_else(|| "6379".to_owned());
+            let port: u16 = port.trim().parse().map_err(|_| {
+                ConfigError::invalid(
+                    fields.path_of("redis_port"),
+                    format!("invalid port {port:?}"),
+                )
+            })?;
+            let auth = password
+                .filter(|p| !p.is_empty())
+                .map(|p| format!(":{}@", percent_encode_userinfo(&p)))
+                .unwrap_or_default();
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            let db = db.map(|db| format!("/{db}")).unwrap_or_default();
+            format!("redis://{auth}{host}:{port}{db}")
+        }
+        (None, None) => return Ok(None),
+    };
+    if !url.starts_with("redis://") {
+        return Err(ConfigError::invalid(
+            fields.path_of("redis_url"),
+            "expected a redis:// URL (TLS is not supported yet)",
+        ));
+    }
+    Ok(Some(RouterRedis {
+        url: Secret::new(url),
+        namespace,
+        timeout_ms,
+    }))
+}
+
+/// Percent-encodes what would break a URL's userinfo part.
+fn percent_encode_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
 
 fn parse_router_settings(
     value: Option<Value>,
@@ -613,6 +733,9 @@ fn parse_router_settings(
         model_group_alias,
         timeout: fields.take("timeout")?,
         stream_timeout: fields.take("stream_timeout")?,
+        routing_strategy_args: parse_strategy_args(&mut fields)?,
+        enable_pre_call_checks: fields.take("enable_pre_call_checks")?,
+        redis: parse_router_redis(&mut fields)?,
         other: Map::new(),
     };
     unsupported.extend(fields.rest_paths());
@@ -735,13 +858,61 @@ environment_variables:
     }
 
     #[test]
+    fn router_redis_strategy_args_and_pre_call_checks_are_read() {
+        let config = load(
+            r#"
+model_list: [{model_name: m, litellm_params: {model: openai/m}}]
+router_settings:
+  routing_strategy: latency-based-routing
+  routing_strategy_args: {ttl: 30, lowest_latency_buffer: 0.5, max_latency_list_size: 10}
+  enable_pre_call_checks: true
+  redis_host: 127.0.0.1
+  redis_port: "6380"
+  redis_password: "p@ss"
+  redis_db: 2
+  redis_namespace: team-a
+"#,
+            &[],
+        )
+        .unwrap();
+        let router = &config.router_settings;
+        assert_eq!(router.routing_strategy_args.ttl, Some(30.0));
+        assert_eq!(
+            router.routing_strategy_args.lowest_latency_buffer,
+            Some(0.5)
+        );
+        assert_eq!(router.enable_pre_call_checks, Some(true));
+        let redis = router.redis.as_ref().unwrap();
+        assert_eq!(redis.url.expose(), "redis://:p%40ss@127.0.0.1:6380/2");
+        assert_eq!(redis.namespace.as_deref(), Some("team-a"));
+        assert!(config.unsupported.is_empty(), "{:?}", config.unsupported);
+        let by_url = load(
+            "model_list: []\nrouter_settings: {redis_url: \"redis://r:6379\", redis_host: ignored}",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            by_url.router_settings.redis.unwrap().url.expose(),
+            "redis://r:6379"
+        );
+        let error = load(
+            "model_list: []\nrouter_settings: {routing_strategy_args: {lowest_latency_buffer: -1}}",
+            &[],
+        )
+        .unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("router_settings.routing_strategy_args.lowest_latency_buffer"));
+    }
+
+    #[test]
     fn unsupported_keys_are_listed_not_fatal() {
         let config = load(
             r#"
 model_list:
   - model_name: m
     litellm_params: {model: openai/m, input_cost_per_token: 0.1, order_by: x}
-router_settings: {redis_host: localhost, routing_strategy: latency-based-routing}
+router_settings: {redis_host: localhost, routing_strategy: provider-budget-routing, cache_kwargs: {}}
 litellm_settings: {cache: true, success_callback: [langfuse]}
 general_settings: {database_url: "postgres://x", enforce_user_param: true}
 guardrails: []
@@ -755,7 +926,7 @@ guardrails: []
             .any(|k| k.starts_with("litellm_settings.cache")));
         for expected in [
             "model_list[0].litellm_params.order_by",
-            "router_settings.redis_host",
+            "router_settings.cache_kwargs",
             "litellm_settings.success_callback",
             "general_settings.enforce_user_param",
             "guardrails",
@@ -769,7 +940,7 @@ guardrails: []
         assert!(config
             .unsupported
             .iter()
-            .any(|k| k.contains("latency-based-routing")));
+            .any(|k| k.contains("provider-budget-routing")));
         assert!(!config
             .unsupported
             .iter()

@@ -10,8 +10,9 @@
 //!   over 50% with at least 5 calls this minute (group of two or more), 100% failures over at
 //!   least 1,000 calls, and the non-retryable 401 and 404 (402 in a group of two or more).
 //!
-//! State is local to this process; sharing it across replicas through Redis plugs in behind
-//! the same methods. The hot path reads one atomic per candidate.
+//! Failure counts are local to each replica; a cooldown decided here is also published to the
+//! other replicas when the router shares state through Redis ([`crate::shared`]). The hot
+//! path reads one atomic per candidate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,13 @@ use std::time::{Duration, Instant};
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Milliseconds since an arbitrary fixed origin.
     fn now_ms(&self) -> u64;
+
+    /// Milliseconds since the Unix epoch: per-minute `rpm`/`tpm` windows follow the wall
+    /// clock's minutes, so replicas sharing counters agree on them. Test clocks may leave
+    /// this as `now_ms`.
+    fn wall_ms(&self) -> u64 {
+        self.now_ms()
+    }
 }
 
 /// The real clock.
@@ -41,6 +49,35 @@ impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
         // Offset by one so that 0 can mean "never cooled down".
         self.origin.elapsed().as_millis() as u64 + 1
+    }
+
+    fn wall_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64)
+    }
+}
+
+/// A clock that moves only when told to: for tests and simulations that exercise cooldowns,
+/// latency windows and per-minute limits without waiting.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock that starts at `ms`.
+    pub fn at(ms: u64) -> Self {
+        Self(AtomicU64::new(ms))
+    }
+
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        // Offset by one, like the system clock, so that 0 still means "never".
+        self.0.load(Ordering::Relaxed) + 1
     }
 }
 
@@ -108,6 +145,11 @@ impl Health {
 
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// The wall clock (Unix milliseconds), for per-minute usage windows.
+    pub fn wall_ms(&self) -> u64 {
+        self.clock.wall_ms()
     }
 
     /// Time left in the deployment's cooldown, if it is cooling down.
@@ -215,21 +257,6 @@ fn default_mode_cools(stats: &MinuteStats, status: Option<u16>, group_size: usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Debug, Default)]
-    pub struct ManualClock(AtomicU64);
-
-    impl ManualClock {
-        fn advance(&self, ms: u64) {
-            self.0.fetch_add(ms, Ordering::Relaxed);
-        }
-    }
-
-    impl Clock for ManualClock {
-        fn now_ms(&self) -> u64 {
-            self.0.load(Ordering::Relaxed) + 1
-        }
-    }
 
     fn failure(status: Option<u16>) -> Failure {
         Failure {

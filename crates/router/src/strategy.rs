@@ -1,8 +1,23 @@
 //! Picking one deployment of a group.
 //!
+//! Every strategy chooses among candidates that already passed the router's filters (not
+//! tried yet, not cooling down, under their `rpm`/`tpm` limits, large enough context window,
+//! lowest `order` tier). The choice functions here are pure: the measurements come in as
+//! slices and the randomness as an [`Rng`], so tests can seed it.
+//!
 //! - `simple-shuffle` (LiteLLM's default): weighted random, with the weight taken from the
 //!   first of `weight`, `rpm`, `tpm` that any member sets.
 //! - `least-busy`: the candidate with the fewest calls in flight (ties broken at random).
+//! - `latency-based-routing`: the lowest recent latency per output token (time to first
+//!   token for streams); any candidate within `lowest_latency_buffer` (a fraction) of the
+//!   lowest may be picked, at random. Candidates with no recent samples count as 0, so new
+//!   deployments are tried.
+//! - `usage-based-routing-v2`: the lowest token usage this minute (ties at random).
+//! - `cost-based-routing`: the lowest input + output price per token; a deployment without a
+//!   known price counts as $5 + $5 per token (LiteLLM's default), so priced ones win. Ties
+//!   are broken at random so equally cheap deployments share the load.
+
+use std::time::Duration;
 
 use rand::Rng;
 
@@ -12,14 +27,21 @@ pub enum RoutingStrategy {
     #[default]
     SimpleShuffle,
     LeastBusy,
+    LatencyBased,
+    UsageBased,
+    CostBased,
 }
 
 impl RoutingStrategy {
-    /// The strategy a config name selects; `None` for names not implemented here.
+    /// The strategy a config name selects; `None` for names not implemented here. The
+    /// deprecated `usage-based-routing` (v1) selects the v2 behaviour.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "simple-shuffle" => Some(Self::SimpleShuffle),
             "least-busy" => Some(Self::LeastBusy),
+            "latency-based-routing" => Some(Self::LatencyBased),
+            "usage-based-routing-v2" | "usage-based-routing" => Some(Self::UsageBased),
+            "cost-based-routing" => Some(Self::CostBased),
             _ => None,
         }
     }
@@ -28,23 +50,52 @@ impl RoutingStrategy {
         match self {
             Self::SimpleShuffle => "simple-shuffle",
             Self::LeastBusy => "least-busy",
+            Self::LatencyBased => "latency-based-routing",
+            Self::UsageBased => "usage-based-routing-v2",
+            Self::CostBased => "cost-based-routing",
         }
     }
 }
 
-/// Index (into `loads`) of a least-loaded entry; ties are broken uniformly at random.
-pub fn least_busy(loads: &[usize]) -> usize {
-    let Some(&lowest) = loads.iter().min() else {
+/// `router_settings.routing_strategy_args`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StrategyArgs {
+    /// How long a latency sample counts (`ttl`, seconds in the config; default one hour).
+    pub ttl: Duration,
+    /// Candidates within this fraction of the lowest latency are equally good
+    /// (`lowest_latency_buffer`, default 0: only the fastest).
+    pub lowest_latency_buffer: f64,
+}
+
+impl Default for StrategyArgs {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(3600),
+            lowest_latency_buffer: 0.0,
+        }
+    }
+}
+
+/// The price per token LiteLLM assumes for each of input and output when a deployment's
+/// price is unknown.
+pub const UNKNOWN_PRICE_PER_TOKEN: f64 = 5.0;
+
+/// Index of an entry no more than `tolerance` (a fraction) above the lowest value, chosen
+/// uniformly at random among those; 0 for an empty slice.
+pub fn lowest_within(values: &[f64], tolerance: f64, rng: &mut impl Rng) -> usize {
+    let lowest = values.iter().copied().fold(f64::INFINITY, f64::min);
+    if !lowest.is_finite() {
         return 0;
-    };
-    let tied = loads.iter().filter(|&&load| load == lowest).count();
-    let mut ticket = if tied > 1 {
-        rand::thread_rng().gen_range(0..tied)
+    }
+    let ceiling = lowest + lowest.abs() * tolerance.max(0.0);
+    let eligible = values.iter().filter(|&&v| v <= ceiling).count();
+    let mut ticket = if eligible > 1 {
+        rng.gen_range(0..eligible)
     } else {
         0
     };
-    for (index, &load) in loads.iter().enumerate() {
-        if load == lowest {
+    for (index, &value) in values.iter().enumerate() {
+        if value <= ceiling {
             if ticket == 0 {
                 return index;
             }
@@ -52,6 +103,12 @@ pub fn least_busy(loads: &[usize]) -> usize {
         }
     }
     0
+}
+
+/// Index (into `loads`) of a least-loaded entry; ties are broken uniformly at random.
+pub fn least_busy(loads: &[usize]) -> usize {
+    let loads: Vec<f64> = loads.iter().map(|&load| load as f64).collect();
+    lowest_within(&loads, 0.0, &mut rand::thread_rng())
 }
 
 /// The traffic hints a deployment carries in `litellm_params`.
@@ -92,10 +149,15 @@ pub fn group_weights<'a>(members: impl Iterator<Item = &'a Weights> + Clone) -> 
 
 /// Index of the picked member given normalised weights.
 pub fn simple_shuffle(weights: &[f64]) -> usize {
+    weighted(weights, &mut rand::thread_rng())
+}
+
+/// Index of the picked member given normalised weights, drawing from `rng`.
+pub fn weighted(weights: &[f64], rng: &mut impl Rng) -> usize {
     if weights.len() <= 1 {
         return 0;
     }
-    let mut ticket: f64 = rand::thread_rng().gen();
+    let mut ticket: f64 = rng.gen();
     for (index, weight) in weights.iter().enumerate() {
         if ticket < *weight {
             return index;
@@ -162,8 +224,49 @@ mod tests {
             RoutingStrategy::from_name("simple-shuffle"),
             Some(RoutingStrategy::SimpleShuffle)
         );
-        assert_eq!(RoutingStrategy::from_name("latency-based-routing"), None);
+        for strategy in [
+            RoutingStrategy::LatencyBased,
+            RoutingStrategy::UsageBased,
+            RoutingStrategy::CostBased,
+        ] {
+            assert_eq!(RoutingStrategy::from_name(strategy.name()), Some(strategy));
+        }
+        assert_eq!(RoutingStrategy::from_name("nope"), None);
         assert_eq!(RoutingStrategy::default().name(), "simple-shuffle");
+    }
+
+    fn seeded() -> rand::rngs::StdRng {
+        rand::SeedableRng::seed_from_u64(42)
+    }
+
+    #[test]
+    fn lowest_within_a_buffer_spreads_over_the_close_ones_only() {
+        let mut rng = seeded();
+        let latencies = [0.50, 0.10, 0.11, 0.30];
+        // No buffer: only the fastest.
+        for _ in 0..100 {
+            assert_eq!(lowest_within(&latencies, 0.0, &mut rng), 1);
+        }
+        // A 20% buffer admits 0.11 too, never 0.30 or 0.50.
+        let mut seen = [0usize; 4];
+        for _ in 0..1_000 {
+            seen[lowest_within(&latencies, 0.2, &mut rng)] += 1;
+        }
+        assert_eq!((seen[0], seen[3]), (0, 0), "{seen:?}");
+        assert!(seen[1] > 400 && seen[2] > 400, "{seen:?}");
+        assert_eq!(lowest_within(&[], 0.5, &mut rng), 0);
+    }
+
+    #[test]
+    fn the_same_seed_picks_the_same_sequence() {
+        let weights = [0.2, 0.3, 0.5];
+        let run = || {
+            let mut rng = seeded();
+            (0..20)
+                .map(|_| weighted(&weights, &mut rng))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(), run());
     }
 
     #[test]

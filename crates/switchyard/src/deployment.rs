@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use switchyard_budget::PriceMap;
 use switchyard_config::{Config, ConfigError, ModelEntry};
 use switchyard_providers::registry::{parse_model, ProviderFamily};
 use switchyard_providers::{
@@ -60,10 +61,43 @@ pub fn build_deployments(
                 .filter(|secs| secs.is_finite() && *secs >= 0.0)
                 .map(Duration::from_secs_f64),
             num_retries: params.num_retries,
+            // Prices come from the price map, filled in by `apply_prices` once it is built.
+            cost_per_token: None,
+            max_input_tokens: entry.model_info.max_input_tokens,
             handle,
         });
     }
     Ok((deployments, warnings))
+}
+
+/// Fills in what the router needs from the price map: each deployment's price per token
+/// (`cost-based-routing`) and, unless `model_info` set it, its context window
+/// (`enable_pre_call_checks`). Deployments the map does not know keep `None`.
+pub fn apply_prices(deployments: &mut [Deployment<DeploymentHandle>], prices: &PriceMap) {
+    for deployment in deployments {
+        let handle = &deployment.handle;
+        if handle.upstream_model.contains('*') {
+            continue;
+        }
+        let Some(found) = prices.lookup(
+            Some(&deployment.id),
+            handle.base_model.as_deref(),
+            Some(&handle.provider_name),
+            &handle.upstream_model,
+        ) else {
+            continue;
+        };
+        let price = found.price;
+        if price.input_cost_per_token.is_some() || price.output_cost_per_token.is_some() {
+            deployment.cost_per_token = Some(
+                price.input_cost_per_token.unwrap_or(0.0)
+                    + price.output_cost_per_token.unwrap_or(0.0),
+            );
+        }
+        if deployment.max_input_tokens.is_none() {
+            deployment.max_input_tokens = price.max_input_tokens;
+        }
+    }
 }
 
 fn build_one(

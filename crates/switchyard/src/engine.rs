@@ -20,17 +20,17 @@ use switchyard_cache::{
 use switchyard_config::Config;
 use switchyard_llm_types::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
-    CompletionResponse, EmbeddingRequest, EmbeddingResponse, ErrorClass,
+    CompletionResponse, EmbeddingRequest, EmbeddingResponse, ErrorClass, ErrorKind,
 };
 use switchyard_providers::{
     CallOptions, ChunkStream, HttpClient, MockProvider, Provider, ProviderError, Upstream,
 };
 use switchyard_router::{
-    retry, CooldownSettings, Failure, FallbackSettings, InFlightGuard, Pattern, RetrySettings,
-    Router, RouterError, RoutingStrategy, SystemClock,
+    retry, CooldownSettings, Failure, FallbackSettings, InFlightGuard, Pattern, PickRequest,
+    RetrySettings, Router, RouterError, RoutingStrategy,
 };
 
-use crate::deployment::{build_deployments, DeploymentHandle};
+use crate::deployment::{apply_prices, build_deployments, DeploymentHandle};
 use crate::health::HealthReport;
 use crate::params::GatewayParams;
 use crate::Error;
@@ -152,7 +152,9 @@ impl Switchyard {
     /// connection is made in the background, so a Redis that is down does not stop start-up).
     pub fn from_config(config: Config) -> Result<Self, Error> {
         let client = HttpClient::new()?;
-        let (deployments, deployment_warnings) = build_deployments(&config, &client)?;
+        let (mut deployments, deployment_warnings) = build_deployments(&config, &client)?;
+        let prices = price_map(&config)?;
+        apply_prices(&mut deployments, &prices);
         let aliases = config
             .router_settings
             .model_group_alias
@@ -201,16 +203,16 @@ impl Switchyard {
             .as_deref()
             .and_then(RoutingStrategy::from_name)
             .unwrap_or_default();
-        let router = Router::with_health(
+        let router = crate::routing::build_router(
+            &config.router_settings,
             deployments,
             aliases,
             cooldowns,
-            Arc::new(SystemClock::default()),
-        )
-        .with_strategy(strategy);
+            strategy,
+            &mut warnings,
+        );
         let env = |name: &str| config.env.get(name).map(str::to_owned);
         let cache = ResponseCache::from_settings(&config.litellm_settings.other, &env)?;
-        let prices = price_map(&config)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 router,
@@ -250,6 +252,11 @@ impl Switchyard {
         self.inner.cache.as_ref()
     }
 
+    /// The Redis the router shares cooldowns and usage through, when configured.
+    pub fn router_shared_state(&self) -> Option<&switchyard_router::SharedState> {
+        self.inner.router.shared()
+    }
+
     /// Start-up warnings: unsupported config keys, deployments that cannot serve yet.
     pub fn warnings(&self) -> &[String] {
         &self.inner.warnings
@@ -276,18 +283,35 @@ impl Switchyard {
     /// deployment id or `litellm_params.model`); an unknown name checks nothing.
     pub async fn health_check(&self, model: Option<&str>) -> HealthReport {
         let router = &self.inner.router;
-        let selected: Vec<_> = match model {
-            None => router.deployments().iter().collect(),
+        let targets: Vec<crate::health::Target<'_>> = match model {
+            None => router
+                .deployments()
+                .iter()
+                .map(|deployment| crate::health::Target {
+                    deployment,
+                    model: None,
+                })
+                .collect(),
             Some(name) => match router.resolve(name) {
-                Ok(resolved) if resolved.wildcard_captures.is_empty() => resolved
+                Ok(resolved) => resolved
                     .members
                     .iter()
                     .filter_map(|&index| router.deployment(index))
+                    .map(|deployment| crate::health::Target {
+                        // A wildcard match is probed with the model it would serve.
+                        model: (!resolved.wildcard_captures.is_empty()).then(|| {
+                            Pattern::substitute(
+                                &deployment.handle.upstream_model,
+                                &resolved.wildcard_captures,
+                            )
+                        }),
+                        deployment,
+                    })
                     .collect(),
-                _ => Vec::new(),
+                Err(_) => Vec::new(),
             },
         };
-        crate::health::check(&selected).await
+        crate::health::check(targets).await
     }
 
     /// Model groups with their deployments, in config order, for `switchyard check`.
@@ -596,16 +620,35 @@ impl Switchyard {
             group: Some(group.clone()),
         };
         let mut excluded: Vec<usize> = Vec::new();
+        // Deployments that were full when the call was about to go out (skipped, no retry spent).
+        let mut full: Vec<usize> = Vec::new();
         let mut attempt: u32 = 0;
         let mut last_error: Option<Error> = None;
+        let pick_request = PickRequest {
+            input_tokens: if router.needs_input_tokens() {
+                operation.input_tokens()
+            } else {
+                0
+            },
+            stream: O::STREAM,
+        };
         loop {
-            let index = match router.pick(&resolved, &excluded) {
+            let index = match router.pick_shared(&resolved, &excluded, &pick_request).await {
                 Ok(Some(index)) => index,
                 // Everything untried is cooling down or was tried: report the real failure.
+                Ok(None) if last_error.is_none() && !full.is_empty() => {
+                    let source = router.limit_error(&resolved, &full);
+                    return Err(fail(Error::Router { endpoint: O::ENDPOINT, source }));
+                }
                 Ok(None) => {
                     return Err(fail(last_error.unwrap_or_else(|| {
                         Error::invalid(format!("You passed in model={model}. There are no healthy deployments for this model"), Some("model"))
                     })))
+                }
+                // A full or too-small group is the answer itself; cooldowns hide the real
+                // failure when there was one.
+                Err(source @ (RouterError::RateLimited { .. } | RouterError::ContextWindowExceeded { .. })) => {
+                    return Err(fail(Error::Router { endpoint: O::ENDPOINT, source }))
                 }
                 Err(source) => {
                     return Err(fail(last_error.unwrap_or(Error::Router { endpoint: O::ENDPOINT, source })))
@@ -613,6 +656,15 @@ impl Switchyard {
             };
             let Some(deployment) = router.deployment(index) else {
                 return Err(fail(Error::invalid("deployment disappeared", None)));
+            };
+            // Counted against the deployment's `rpm` (atomically, across replicas with shared
+            // state) and in flight until this attempt ends; a stream holds the count until it
+            // ends or is dropped. A deployment that filled up since the pick is skipped
+            // without spending a retry.
+            let Some(in_flight) = router.begin_shared_call(index, O::STREAM).await else {
+                excluded.push(index);
+                full.push(index);
+                continue;
             };
             let plan = plan_call(
                 deployment,
@@ -626,9 +678,6 @@ impl Switchyard {
                 .inner
                 .retry
                 .max_retries(controls.num_retries, deployment.num_retries);
-            // Counted in flight (least-busy) until this attempt ends; a stream holds the count
-            // until it ends or is dropped.
-            let in_flight = router.begin_call(index);
             let outcome = operation.call(plan.provider.as_ref(), &plan.options).await;
             match outcome {
                 Ok(upstream) => {
@@ -646,17 +695,16 @@ impl Switchyard {
                     });
                 }
                 Err(error) => {
-                    drop(in_flight);
+                    if error.kind() == ErrorKind::Timeout {
+                        in_flight.timed_out();
+                    } else {
+                        drop(in_flight);
+                    }
                     let failure = Failure {
                         status: upstream_status(&error),
                         retry_after: error.retry_after_secs().map(Duration::from_secs),
                     };
-                    router.health().record_failure(
-                        index,
-                        failure,
-                        router.group_size(index),
-                        deployment.cooldown_time,
-                    );
+                    router.record_failure(index, failure);
                     let kind = error.kind();
                     let allowed = self.inner.retry.retries_for(
                         kind,
@@ -694,8 +742,51 @@ impl Switchyard {
     }
 }
 
+/// What the router needs to know about a call before picking for it.
+trait RoutingInput {
+    /// Streams are routed on time to first token and counted until they end.
+    const STREAM: bool;
+    /// Prompt tokens (an estimate), for context windows and `tpm` limits.
+    fn input_tokens(&self) -> u64;
+}
+
+impl RoutingInput for Chat {
+    const STREAM: bool = false;
+    fn input_tokens(&self) -> u64 {
+        crate::routing::chat_input_tokens(&self.0)
+    }
+}
+
+impl RoutingInput for ChatStream {
+    const STREAM: bool = true;
+    fn input_tokens(&self) -> u64 {
+        crate::routing::chat_input_tokens(&self.0)
+    }
+}
+
+impl RoutingInput for Completion {
+    const STREAM: bool = false;
+    fn input_tokens(&self) -> u64 {
+        crate::routing::completion_input_tokens(&self.0)
+    }
+}
+
+impl RoutingInput for CompletionStream {
+    const STREAM: bool = true;
+    fn input_tokens(&self) -> u64 {
+        crate::routing::completion_input_tokens(&self.0)
+    }
+}
+
+impl RoutingInput for Embeddings {
+    const STREAM: bool = false;
+    fn input_tokens(&self) -> u64 {
+        crate::routing::embedding_input_tokens(&self.0.input)
+    }
+}
+
 /// One kind of call, so one retry/fallback loop serves every endpoint.
-trait Operation: Send {
+trait Operation: Send + RoutingInput {
     type Output: Send + Cacheable + 'static;
     const ENDPOINT: &'static str;
     fn model(&self) -> &str;
@@ -894,7 +985,9 @@ impl GroupFailure {
             self.error,
             Error::Provider(_)
                 | Error::Router {
-                    source: RouterError::NoHealthyDeployments { .. },
+                    source: RouterError::NoHealthyDeployments { .. }
+                        | RouterError::RateLimited { .. }
+                        | RouterError::ContextWindowExceeded { .. },
                     ..
                 }
         )
@@ -1029,9 +1122,10 @@ trait Cacheable: Sized {
     }
 
     /// Keeps the call counted in flight for as long as the answer is still being delivered:
-    /// a complete body ends the call now, a stream carries the guard until it ends or drops.
+    /// a complete body ends the call now (reporting its latency and tokens to the router), a
+    /// stream carries the guard until it ends or drops.
     fn hold_in_flight(self, guard: InFlightGuard) -> Self {
-        drop(guard);
+        guard.finish(self.usage());
         self
     }
 }
@@ -1074,16 +1168,19 @@ impl Cacheable for ChunkStream {
         InFlightStream {
             inner: self,
             guard: Some(guard),
+            usage: None,
         }
         .boxed()
     }
 }
 
 /// Relays a stream unchanged, counting its call in flight until the stream ends (or is
-/// dropped, when the client goes away).
+/// dropped, when the client goes away). Notes the first chunk (time to first token) and the
+/// usage the stream reports, for the router, when it ends well.
 struct InFlightStream {
     inner: ChunkStream,
     guard: Option<InFlightGuard>,
+    usage: Option<switchyard_llm_types::Usage>,
 }
 
 impl futures::Stream for InFlightStream {
@@ -1094,8 +1191,22 @@ impl futures::Stream for InFlightStream {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         let polled = self.inner.as_mut().poll_next(cx);
-        if let std::task::Poll::Ready(None) = polled {
-            self.guard = None;
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(guard) = self.guard.as_mut() {
+                    guard.mark_first_token();
+                }
+                if let Some(usage) = chunk.usage() {
+                    self.usage = Some(usage);
+                }
+            }
+            std::task::Poll::Ready(None) => {
+                if let Some(guard) = self.guard.take() {
+                    guard.finish(self.usage.as_ref());
+                }
+            }
+            // A failed stream is not a latency sample; the guard ends with the stream.
+            std::task::Poll::Ready(Some(Err(_))) | std::task::Poll::Pending => {}
         }
         polled
     }
@@ -1587,6 +1698,34 @@ router_settings: {{routing_strategy: least-busy}}
         assert!(only_up.unhealthy_endpoints.is_empty());
         let none = gateway.health_check(Some("nope")).await;
         assert_eq!(none, HealthReport::default());
+    }
+
+    #[tokio::test]
+    async fn wildcard_deployments_are_probed_with_a_concrete_model() {
+        let upstream = switchyard_mock_upstream::MockUpstream::start()
+            .await
+            .unwrap();
+        let gateway = gateway(&format!(
+            "model_list:
+  - {{model_name: 'openai/*', litellm_params: {{model: 'openai/*', api_base: '{base}'}}, model_info: {{id: w1, health_check_model: openai/gpt-4o-mini}}}}
+  - {{model_name: 'team/*', litellm_params: {{model: 'openai/*', api_base: '{base}'}}, model_info: {{id: w2}}}}
+",
+            base = upstream.base_url()
+        ));
+        // All deployments: the one with a health_check_model is probed with it, the other
+        // (no concrete model to try) is skipped.
+        let json = gateway.health_check(None).await.to_json();
+        assert_eq!(json["healthy_count"], 1, "{json}");
+        assert_eq!(json["unhealthy_count"], 0, "{json}");
+        assert_eq!(
+            json["healthy_endpoints"][0]["health_check_model"],
+            "gpt-4o-mini"
+        );
+        assert_eq!(upstream.recorded()[0].body["model"], "gpt-4o-mini");
+        // A concrete name that a wildcard serves is probed as that model.
+        let json = gateway.health_check(Some("team/llama-3")).await.to_json();
+        assert_eq!(json["healthy_count"], 1, "{json}");
+        assert_eq!(upstream.recorded()[1].body["model"], "llama-3");
     }
 
     #[tokio::test]

@@ -83,6 +83,7 @@ impl ErrorClass for Error {
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Error::Provider(error) => error.retry_after_secs(),
+            Error::Router { source, .. } => source.retry_after_secs(),
             _ => None,
         }
     }

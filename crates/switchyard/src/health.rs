@@ -3,7 +3,9 @@
 //! Chat deployments get a one-token chat ("ping", `max_tokens: 1`); `model_info.mode:
 //! embedding` deployments a one-item embedding. Probes run concurrently, each bounded by
 //! [`PROBE_TIMEOUT`]. Deployments with a configured `mock_response` are healthy without a
-//! call; wildcard deployments (`openai/*`) name no concrete model and are not probed.
+//! call. Wildcard deployments (`openai/*`) name no concrete model: they are probed with
+//! `model_info.health_check_model` when set (as LiteLLM does), with the requested model when
+//! `/health?model=openai/gpt-4o` resolved to them, and skipped otherwise.
 
 use std::time::Duration;
 
@@ -39,12 +41,52 @@ impl HealthReport {
     }
 }
 
-/// Probes `deployments` concurrently and sorts them into healthy and unhealthy, in order.
-pub(crate) async fn check(deployments: &[&Deployment<DeploymentHandle>]) -> HealthReport {
-    let probes = deployments
-        .iter()
-        .filter(|deployment| !is_wildcard(deployment))
-        .map(|deployment| async move { (endpoint(deployment), probe(deployment).await) });
+/// One deployment to probe; `model` overrides the upstream model (for wildcards).
+pub(crate) struct Target<'a> {
+    pub deployment: &'a Deployment<DeploymentHandle>,
+    pub model: Option<String>,
+}
+
+/// The model a wildcard deployment is probed with: `model_info.health_check_model`, without
+/// the deployment's own provider prefix (`openai/gpt-4o-mini` → `gpt-4o-mini`).
+fn health_check_model(deployment: &Deployment<DeploymentHandle>) -> Option<String> {
+    let configured = deployment
+        .handle
+        .public_info
+        .pointer("/model_info/health_check_model")
+        .and_then(Value::as_str)?;
+    let prefix = format!("{}/", deployment.handle.provider_name);
+    Some(
+        configured
+            .strip_prefix(&prefix)
+            .unwrap_or(configured)
+            .to_owned(),
+    )
+}
+
+/// Probes `targets` concurrently and sorts them into healthy and unhealthy, in order.
+pub(crate) async fn check(targets: Vec<Target<'_>>) -> HealthReport {
+    let probes = targets
+        .into_iter()
+        .filter_map(|target| {
+            let model = if is_wildcard(target.deployment) {
+                Some(
+                    target
+                        .model
+                        .or_else(|| health_check_model(target.deployment))?,
+                )
+            } else {
+                target.model
+            };
+            Some((target.deployment, model))
+        })
+        .map(|(deployment, model)| async move {
+            let mut shown = endpoint(deployment);
+            if let (Some(model), Value::Object(map)) = (&model, &mut shown) {
+                map.insert("health_check_model".into(), Value::from(model.clone()));
+            }
+            (shown, probe(deployment, model).await)
+        });
     let mut report = HealthReport::default();
     for (mut endpoint, outcome) in futures::future::join_all(probes).await {
         match outcome {
@@ -89,7 +131,10 @@ fn mode(deployment: &Deployment<DeploymentHandle>) -> &str {
 }
 
 /// One cheap real call; the error text when it fails or times out.
-async fn probe(deployment: &Deployment<DeploymentHandle>) -> Result<(), String> {
+async fn probe(
+    deployment: &Deployment<DeploymentHandle>,
+    model: Option<String>,
+) -> Result<(), String> {
     let handle = &deployment.handle;
     if handle.provider.name() == "Mock" {
         return Ok(());
@@ -100,7 +145,7 @@ async fn probe(deployment: &Deployment<DeploymentHandle>) -> Result<(), String> 
         stream_timeout: handle.stream_timeout.min(PROBE_TIMEOUT),
         headers: HeaderMap::new(),
     };
-    let model = handle.upstream_model.clone();
+    let model = model.unwrap_or_else(|| handle.upstream_model.clone());
     let call = async {
         if mode(deployment) == "embedding" {
             let request = EmbeddingRequest {

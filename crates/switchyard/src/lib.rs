@@ -35,6 +35,7 @@ pub mod engine;
 pub mod error;
 pub mod health;
 pub mod params;
+mod routing;
 
 pub use engine::{typed_chunks, CallMeta, RequestOptions, Response, Switchyard};
 pub use error::Error;

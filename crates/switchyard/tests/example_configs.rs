@@ -65,7 +65,6 @@ fn production_shaped_config_loads_and_lists_what_is_not_supported_yet() {
     let unsupported = &gateway.config().unsupported;
     for key in [
         "litellm_settings.success_callback",
-        "router_settings.redis_host",
         "general_settings.store_model_in_db",
     ] {
         assert!(
@@ -73,6 +72,21 @@ fn production_shaped_config_loads_and_lists_what_is_not_supported_yet() {
             "{key} missing from {unsupported:?}"
         );
     }
+    // The router shares its state through the configured Redis (here built outside a Tokio
+    // runtime, so it says it stays on local state instead).
+    let redis = gateway.config().router_settings.redis.as_ref();
+    assert_eq!(
+        redis.map(|r| r.url.expose()),
+        Some("redis://127.0.0.1:6379")
+    );
+    assert!(
+        gateway
+            .warnings()
+            .iter()
+            .any(|w| w.contains("router_settings.redis_*")),
+        "{:?}",
+        gateway.warnings()
+    );
     // Retries and fallbacks are read from both sections; router_settings wins.
     let reliability = &gateway.config().router_settings.reliability;
     assert_eq!(reliability.num_retries, Some(2));

@@ -41,7 +41,13 @@ pub async fn liveness(State(gateway): State<Gateway>) -> Response {
     Json("I'm alive!").into_response()
 }
 
-/// Ready when the gateway can serve; `db` reports `Not connected` until a database is in use.
+/// Ready when the gateway can serve, in LiteLLM's shape: `db` is `connected` when the store
+/// answers a lookup (503 `unhealthy` when it does not: keys cannot be checked), `Not
+/// connected` without a store; `cache` is the response cache's type (`redis`, `local`) or
+/// null, with `cache_redis` saying whether its Redis is reachable. `router_redis` reports the
+/// Redis the router shares state through (`connected`, `disconnected`, or null when not
+/// configured); a router Redis that is down leaves the gateway ready, since routing falls
+/// back to this replica's own state.
 pub async fn readiness(State(gateway): State<Gateway>) -> Response {
     if gateway.is_draining() {
         return (
@@ -50,14 +56,48 @@ pub async fn readiness(State(gateway): State<Gateway>) -> Response {
         )
             .into_response();
     }
-    Json(json!({
+    let db = match gateway.store() {
+        None => Ok("Not connected"),
+        Some(store) => {
+            // Any cheap indexed read proves the store answers; the hash matches no key.
+            let probe = store.key_by_hash("switchyard-readiness-probe");
+            match tokio::time::timeout(std::time::Duration::from_secs(2), probe).await {
+                Ok(Ok(_)) => Ok("connected"),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(_) => Err("the database did not answer within 2 s".to_owned()),
+            }
+        }
+    };
+    let engine = gateway.engine();
+    let cache = engine.cache();
+    let router_redis = match engine.router_shared_state() {
+        None => serde_json::Value::Null,
+        Some(shared) if shared.ping().await => json!("connected"),
+        Some(_) => json!("disconnected"),
+    };
+    let mut body = json!({
         "status": "healthy",
-        "db": "Not connected",
-        "cache": null,
+        "db": null,
+        "cache": cache.map(|c| c.cache_type().as_str()),
+        "cache_redis": cache
+            .filter(|c| c.cache_type() == switchyard_cache::CacheType::Redis)
+            .map(|c| if c.l2_connected() { "connected" } else { "disconnected" }),
+        "router_redis": router_redis,
         "litellm_version": switchyard::VERSION,
         "success_callbacks": [],
-    }))
-    .into_response()
+    });
+    match db {
+        Ok(state) => {
+            body["db"] = json!(state);
+            Json(body).into_response()
+        }
+        Err(error) => {
+            body["status"] = json!("unhealthy");
+            body["db"] = json!("disconnected");
+            body["error"] = json!(error);
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }
 
 pub async fn root() -> Json<serde_json::Value> {
