@@ -16,6 +16,7 @@
 //! - [`health`] — `/health`: deployments probed upstream, healthy/unhealthy, `?model=`, admin only.
 //! - [`routing`] — wildcards, aliases, `mock_response`.
 //! - [`lifecycle`] — start-up refusals, `switchyard check`, SIGTERM draining.
+//! - [`messages`] — `/v1/messages`: the Anthropic format inbound, over an OpenAI-compatible upstream.
 //! - [`python`] — the official OpenAI Python SDK against the gateway.
 //! - [`keys`] — virtual keys: `/key/*` and keys on the LLM routes, embedded store and PostgreSQL.
 //! - [`users`] — `/user/*` and `/team/member_*`, the auto-created user key, embedded store and PostgreSQL.
@@ -39,6 +40,7 @@ mod errors;
 mod health;
 mod keys;
 mod lifecycle;
+mod messages;
 mod models;
 mod python;
 mod reliability;

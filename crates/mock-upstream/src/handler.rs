@@ -151,10 +151,16 @@ pub(crate) async fn handle(
         });
     }
 
-    let content = faults
-        .content
-        .as_deref()
-        .unwrap_or(&shared.options.default_content);
+    let content = match (&faults.content, faults.tool_calls.is_empty()) {
+        (Some(content), _) => content.as_str(),
+        (None, true) => shared.options.default_content.as_str(),
+        (None, false) => "",
+    };
+    let finish_reason = match (&faults.finish_reason, faults.tool_calls.is_empty()) {
+        (Some(reason), _) => reason.as_str(),
+        (None, true) => "stop",
+        (None, false) => "tool_calls",
+    };
     let reply = Reply {
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         created: SystemTime::now()
@@ -169,6 +175,8 @@ pub(crate) async fn handle(
             .completion_tokens
             .unwrap_or_else(|| render::estimate_tokens(content.chars().count())),
         echo,
+        tool_calls: &faults.tool_calls,
+        finish_reason,
     };
     let kind = match route {
         Route::Completions => StreamKind::Completion,

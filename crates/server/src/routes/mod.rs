@@ -3,6 +3,8 @@
 //! - [`llm`] — the OpenAI-compatible calls (`/chat/completions`, `/completions`,
 //!   `/embeddings`), each also under `/v1`, Azure's `/openai/deployments/{model}/...` and
 //!   `/engines/{model}/...`.
+//! - [`messages`] — the Anthropic Messages API inbound (`/v1/messages`,
+//!   `/v1/messages/count_tokens`), served by any model.
 //! - [`models`] — `/models`, `/models/{id}`, `/model/info`.
 //! - [`health`] — `/health/liveliness` (sic, as LiteLLM), `/health/liveness`,
 //!   `/health/readiness` and `/`, public; `/health` (deployment probes), admin only.
@@ -16,6 +18,7 @@ pub mod health;
 pub mod keys;
 pub mod llm;
 pub mod members;
+pub mod messages;
 pub mod models;
 pub mod teams;
 pub mod users;
@@ -34,6 +37,11 @@ pub fn router(gateway: Gateway) -> Router {
             .route(&format!("{prefix}/chat/completions"), post(llm::chat))
             .route(&format!("{prefix}/completions"), post(llm::completion))
             .route(&format!("{prefix}/embeddings"), post(llm::embeddings))
+            .route(&format!("{prefix}/messages"), post(messages::create))
+            .route(
+                &format!("{prefix}/messages/count_tokens"),
+                post(messages::count_tokens),
+            )
             .route(&format!("{prefix}/models"), get(models::list))
             .route(&format!("{prefix}/models/{{*id}}"), get(models::one))
             .route(&format!("{prefix}/model/info"), get(models::info));
