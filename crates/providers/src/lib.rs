@@ -8,6 +8,8 @@
 //!   (default base URL, key variable), not a module of its own. Azure OpenAI (`azure/`) reuses
 //!   it with a different URL and credential [`Layout`].
 //! - [`anthropic`] — the Anthropic Messages API: request, response and stream translation.
+//! - [`passthrough`] — endpoints relayed as they are (Responses API, moderations, images,
+//!   speech) to OpenAI-compatible deployments.
 //! - [`mock`] — the built-in mock (`mock_response`), so a gateway answers with no provider key.
 //! - [`sse`] — server-sent-event decoding, shared by every streaming adapter.
 //! - [`http`] — the pooled upstream HTTP client and upstream error mapping.
@@ -21,6 +23,7 @@ pub mod error;
 pub mod http;
 pub mod mock;
 pub mod openai_compat;
+pub mod passthrough;
 pub mod provider;
 pub mod registry;
 pub mod sse;
