@@ -237,3 +237,79 @@ general_settings:
     );
     assert_eq!(healthy.request_count(), before);
 }
+
+/// A `multipart/form-data` body with an audio file and the given fields.
+fn upload(boundary: &str, audio: &[u8], fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"hello.wav\"\r\nContent-Type: audio/wav\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(audio);
+    body.extend_from_slice(b"\r\n");
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transcription_uploads_are_relayed_with_the_upstream_model() {
+    let (upstream, gateway) = standard().await;
+    let audio: Vec<u8> = (0..=255u8).cycle().take(40_000).collect();
+    let boundary = "sw1tchyardB0undary";
+    let body = upload(boundary, &audio, &[("model", "gpt-4o"), ("language", "en")]);
+    let response = gateway
+        .client()
+        .post(gateway.url("/v1/audio/transcriptions"))
+        .bearer_auth(MASTER_KEY)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, answer) = crate::common::read_json(response).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(header(&headers, "x-litellm-model-group"), "gpt-4o");
+    assert_eq!(answer["mock_model"], "gpt-4o-mini-upstream");
+    // The upload arrives whole: only the model field changed length.
+    let grown = "gpt-4o-mini-upstream".len() - "gpt-4o".len();
+    assert_eq!(
+        answer["mock_upload_bytes"].as_u64().unwrap() as usize,
+        body.len() + grown
+    );
+    let sent = received(&upstream, "/v1/audio/transcriptions");
+    assert!(sent
+        .header("content-type")
+        .unwrap()
+        .starts_with("multipart/form-data; boundary="));
+
+    // No model field, and a body that is not multipart: 400s.
+    for (content_type, body) in [
+        (
+            format!("multipart/form-data; boundary={boundary}"),
+            upload(boundary, &audio, &[("language", "en")]),
+        ),
+        ("application/json".to_owned(), b"{}".to_vec()),
+    ] {
+        let response = gateway
+            .client()
+            .post(gateway.url("/v1/audio/transcriptions"))
+            .bearer_auth(MASTER_KEY)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+}

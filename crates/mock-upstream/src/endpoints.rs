@@ -19,6 +19,8 @@ pub(crate) enum Endpoint {
     Moderations,
     ImageGenerations,
     AudioSpeech,
+    /// A multipart upload; the answer names the `model` field it found.
+    AudioTranscriptions,
 }
 
 /// Bytes the speech endpoint answers with (an MP3 frame header, then a marker).
@@ -31,6 +33,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Option<Endpoint> {
         (&Method::POST, "/moderations") => Some(Endpoint::Moderations),
         (&Method::POST, "/images/generations") => Some(Endpoint::ImageGenerations),
         (&Method::POST, "/audio/speech") => Some(Endpoint::AudioSpeech),
+        (&Method::POST, "/audio/transcriptions") => Some(Endpoint::AudioTranscriptions),
         (&Method::GET | &Method::DELETE, _) => {
             let id = path.strip_prefix("/responses/")?;
             (!id.is_empty() && !id.contains('/')).then(|| Endpoint::Response {
@@ -46,6 +49,7 @@ pub(crate) fn route(method: &Method, path: &str) -> Option<Endpoint> {
 pub(crate) fn reply(
     endpoint: &Endpoint,
     request: &Value,
+    raw: &[u8],
     content: &str,
     sequence: u64,
     stream: bool,
@@ -84,6 +88,11 @@ pub(crate) fn reply(
                       "revised_prompt": request["prompt"]}]
         })),
         Endpoint::AudioSpeech => ("audio/mpeg", SPEECH_BYTES.to_vec()),
+        Endpoint::AudioTranscriptions => json_body(json!({
+            "text": content,
+            "mock_model": multipart_field(raw, "model"),
+            "mock_upload_bytes": raw.len(),
+        })),
     }
 }
 
@@ -130,4 +139,18 @@ fn response_events(id: &str, model: &str, content: &str, created: u64) -> Vec<u8
                "response": response_object(id, model, content, created, "completed")}),
     );
     out.into_bytes()
+}
+
+/// A plain field's value in a multipart body (enough for a mock: the first match).
+fn multipart_field(raw: &[u8], name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\"");
+    let find = |haystack: &[u8], needle: &[u8]| {
+        haystack
+            .windows(needle.len())
+            .position(|window| window == needle)
+    };
+    let at = find(raw, marker.as_bytes())?;
+    let start = at + find(&raw[at..], b"\r\n\r\n")? + 4;
+    let end = start + find(&raw[start..], b"\r\n")?;
+    Some(String::from_utf8_lossy(&raw[start..end]).into_owned())
 }

@@ -152,7 +152,8 @@ pub(crate) async fn handle(
             .as_deref()
             .unwrap_or(&shared.options.default_content);
         let sequence = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let (content_type, body) = endpoints::reply(endpoint, &json, content, sequence, stream);
+        let (content_type, body) =
+            endpoints::reply(endpoint, &json, &bytes, content, sequence, stream);
         sleep(delay).await;
         let mut response = Response::new(MockBody::full(body));
         *response.status_mut() = status;

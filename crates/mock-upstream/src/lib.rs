@@ -13,7 +13,8 @@
 //! Endpoints (each with and without the `/v1` prefix): `POST /chat/completions`,
 //! `POST /completions`, `POST /embeddings`, `GET /models`; and, with fixed answers in their
 //! shape, `POST /responses` (streamed too), `GET`/`DELETE /responses/{id}`,
-//! `POST /moderations`, `POST /images/generations`, `POST /audio/speech`. Behaviour is steered per request by
+//! `POST /moderations`, `POST /images/generations`, `POST /audio/speech`,
+//! `POST /audio/transcriptions` (multipart; the answer names the `model` field it received). Behaviour is steered per request by
 //! an optional `"mock_upstream": {..}` object in the JSON body or by `x-mock-*` headers; see
 //! [`faults`](crate::faults) for the keys.
 

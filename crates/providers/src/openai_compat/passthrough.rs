@@ -71,6 +71,16 @@ impl OpenAiCompatible {
         for (name, value) in &options.headers {
             headers.insert(name.clone(), value.clone());
         }
+        if let Some(multipart) = &request.multipart {
+            let content_type = HeaderValue::from_str(&multipart.content_type()).map_err(|_| {
+                ProviderError::BadRequest {
+                    provider,
+                    message: "the multipart boundary is not a valid header value".to_owned(),
+                    param: None,
+                }
+            })?;
+            headers.insert(http::header::CONTENT_TYPE, content_type);
+        }
         let mut builder = self
             .client
             .inner()
@@ -83,6 +93,8 @@ impl OpenAiCompatible {
                 param: None,
             })?;
             builder = builder.body(bytes);
+        } else if let Some(multipart) = &request.multipart {
+            builder = builder.body(multipart.encode());
         } else if request.method == Method::GET || request.method == Method::DELETE {
             builder = builder.header(http::header::CONTENT_LENGTH, 0);
         }
@@ -177,6 +189,7 @@ mod tests {
             path: path.to_owned(),
             model: model.to_owned(),
             body: None,
+            multipart: None,
             stream: false,
         }
     }

@@ -7,7 +7,7 @@
 //!   `/v1/messages/count_tokens`), served by any model.
 //! - [`passthrough`] — endpoints relayed to OpenAI-compatible deployments as they are:
 //!   `/responses` (and `/responses/{id}`), `/moderations`, `/images/generations`,
-//!   `/audio/speech`.
+//!   `/audio/speech`, `/audio/transcriptions` (multipart).
 //! - [`models`] — `/models`, `/models/{id}`, `/model/info`.
 //! - [`health`] — `/health/liveliness` (sic, as LiteLLM), `/health/liveness`,
 //!   `/health/readiness` and `/`, public; `/health` (deployment probes), admin only.
@@ -69,6 +69,10 @@ pub fn router(gateway: Gateway) -> Router {
             .route(
                 &format!("{prefix}/audio/speech"),
                 post(passthrough::audio_speech),
+            )
+            .route(
+                &format!("{prefix}/audio/transcriptions"),
+                post(passthrough::audio_transcriptions),
             )
             .route(&format!("{prefix}/models"), get(models::list))
             .route(&format!("{prefix}/models/{{*id}}"), get(models::one))

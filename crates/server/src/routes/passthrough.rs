@@ -1,7 +1,8 @@
 //! Endpoints relayed to OpenAI-compatible deployments as they are: the Responses API
 //! (`POST /v1/responses`, `GET`/`DELETE /v1/responses/{id}`,
 //! `GET /v1/responses/{id}/input_items`), `/v1/moderations`, `/v1/images/generations` and
-//! `/v1/audio/speech`.
+//! `/v1/audio/speech`; and `/v1/audio/transcriptions`, a multipart upload whose `model` field
+//! is rewritten in place.
 //!
 //! The body's `model` picks the model group (and is replaced by the deployment's upstream
 //! model); the deployment's key is used; retries and fallbacks apply until the upstream
@@ -18,7 +19,7 @@ use axum::response::Response;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value};
 use switchyard::providers::passthrough::{
-    PassthroughBody, PassthroughOperation, PassthroughRequest,
+    MultipartBody, PassthroughBody, PassthroughOperation, PassthroughRequest,
 };
 use switchyard_llm_types::ErrorKind;
 
@@ -95,6 +96,76 @@ pub async fn audio_speech(
         "audio/speech",
     )
     .await
+}
+
+/// `POST /v1/audio/transcriptions`: `multipart/form-data` with `file` and `model`.
+pub async fn audio_transcriptions(
+    State(gateway): State<Gateway>,
+    caller: Caller,
+    HeaderOptions(options): HeaderOptions,
+    request: axum::extract::Request,
+) -> Response {
+    let call_id = new_call_id();
+    let bad = |message: String, param: Option<&str>| {
+        error_response(
+            ApiError::new(ErrorKind::BadRequest, message, param),
+            &call_id,
+        )
+    };
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if !content_type.starts_with("multipart/form-data") {
+        return bad(
+            "/audio/transcriptions takes a multipart/form-data upload".to_owned(),
+            None,
+        );
+    }
+    let limit = gateway.options().max_body_bytes;
+    let bytes = match axum::body::to_bytes(request.into_body(), limit).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let error = ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("could not read the upload within {limit} bytes: {error}"),
+                None,
+            );
+            return error_response(error, &call_id);
+        }
+    };
+    let multipart = match MultipartBody::parse(&content_type, &bytes) {
+        Ok(multipart) => multipart,
+        Err(message) => return bad(format!("Invalid request format: {message}"), None),
+    };
+    let model = match multipart
+        .field("model")
+        .map(|value| String::from_utf8_lossy(value).trim().to_owned())
+        .filter(|model| !model.is_empty())
+    {
+        Some(model) => model,
+        None => {
+            return bad(
+                "/audio/transcriptions: the `model` field is required to route the call".to_owned(),
+                Some("model"),
+            )
+        }
+    };
+    if let Err(error) = caller.check_model(&model) {
+        return error_response(error, &call_id);
+    }
+    let request = PassthroughRequest {
+        operation: PassthroughOperation::AudioTranscriptions,
+        method: Method::POST,
+        path: "audio/transcriptions".to_owned(),
+        model,
+        body: None,
+        multipart: Some(multipart),
+        stream: false,
+    };
+    relay(&gateway, request, &options, call_id).await
 }
 
 /// `GET` and `DELETE /v1/responses/{id}`.
@@ -177,6 +248,7 @@ async fn with_body(
         path: path.to_owned(),
         model,
         body: Some(body),
+        multipart: None,
         stream,
     };
     relay(&gateway, request, &options, call_id).await
@@ -214,6 +286,7 @@ async fn without_body(
         path,
         model,
         body: None::<Map<String, Value>>,
+        multipart: None,
         stream: false,
     };
     relay(&gateway, request, &options, call_id).await

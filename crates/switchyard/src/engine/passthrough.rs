@@ -26,6 +26,7 @@ struct Responses;
 struct Moderations;
 struct ImageGenerations;
 struct AudioSpeech;
+struct AudioTranscriptions;
 
 impl Endpoint for Responses {
     const PATH: &'static str = "/responses";
@@ -38,6 +39,10 @@ impl Endpoint for ImageGenerations {
 }
 impl Endpoint for AudioSpeech {
     const PATH: &'static str = "/audio/speech";
+}
+
+impl Endpoint for AudioTranscriptions {
+    const PATH: &'static str = "/audio/transcriptions";
 }
 
 impl<E: Endpoint> Operation for Relay<E> {
@@ -121,6 +126,14 @@ impl Switchyard {
             PassthroughOperation::ImageGenerations => {
                 self.run(
                     Relay::<ImageGenerations>(request, Default::default()),
+                    gateway,
+                    options,
+                )
+                .await
+            }
+            PassthroughOperation::AudioTranscriptions => {
+                self.run(
+                    Relay::<AudioTranscriptions>(request, Default::default()),
                     gateway,
                     options,
                 )
