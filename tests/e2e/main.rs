@@ -18,6 +18,8 @@
 //! - [`health`] — `/health`: deployments probed upstream, healthy/unhealthy, `?model=`, admin only.
 //! - [`routing`] — wildcards, aliases, `mock_response`.
 //! - [`lifecycle`] — start-up refusals, `switchyard check`, SIGTERM draining.
+//! - [`messages`] — `/v1/messages`: the Anthropic format inbound, over an OpenAI-compatible upstream.
+//! - [`passthrough`] — `/v1/responses`, `/v1/moderations`, `/v1/images/generations`, `/v1/audio/speech` relayed.
 //! - [`python`] — the official OpenAI Python SDK against the gateway.
 //! - [`keys`] — virtual keys: `/key/*` and keys on the LLM routes, embedded store and PostgreSQL.
 //! - [`users`] — `/user/*` and `/team/member_*`, the auto-created user key, embedded store and PostgreSQL.
@@ -54,7 +56,9 @@ mod governance;
 mod health;
 mod keys;
 mod lifecycle;
+mod messages;
 mod models;
+mod passthrough;
 mod python;
 mod reliability;
 mod replicas;

@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every test: Rust unit and end-to-end tests, and the OpenAI SDK client test.
+    /// Run every test: Rust unit and end-to-end tests, and the OpenAI and Anthropic SDK client tests.
     Test(test::TestArgs),
     /// Formatting and clippy gates, then every test.
     Ci(test::TestArgs),

@@ -1,7 +1,8 @@
 //! `cargo xtask test` and `cargo xtask ci`.
 //!
 //! `test` is the one command that runs every test (the README and `.ci/run` call it):
-//! 1. a Python virtualenv with the official OpenAI SDK for the real-client test (`.venv/`),
+//! 1. a Python virtualenv with the official OpenAI and Anthropic SDKs for the real-client
+//!    tests (`.venv/`, from `tests/python/requirements.txt`),
 //! 2. the gateway binary, which the end-to-end tests spawn,
 //! 3. every Rust test of the workspace (nextest when installed, else `cargo test`), and the
 //!    doc tests,
@@ -16,7 +17,7 @@ use anyhow::{bail, Context};
 
 #[derive(clap::Args, Debug)]
 pub struct TestArgs {
-    /// Skip the Python OpenAI SDK test setup (the test then fails loudly if it runs).
+    /// Skip the Python SDK test setup (the SDK tests then fail loudly if they run).
     #[arg(long)]
     pub no_python: bool,
 }

@@ -21,6 +21,8 @@
 //! | `prompt_tokens`, `completion_tokens` | the usage figures reported |
 //! | `echo_headers` | add the received request headers to the response JSON as `mock_received_headers` |
 //! | `malformed` | reply 200 with a body that is not JSON |
+//! | `tool_calls` | chat: answer with these OpenAI `tool_calls` (streamed as an id/name chunk then the arguments in two pieces per call); `content` defaults to empty then |
+//! | `finish_reason` | chat: the answer's `finish_reason` (default `stop`, or `tool_calls` with `tool_calls`) |
 
 use hyper::HeaderMap;
 use serde_json::Value;
@@ -45,6 +47,8 @@ pub(crate) struct Faults {
     pub completion_tokens: Option<u64>,
     pub echo_headers: bool,
     pub malformed: bool,
+    pub tool_calls: Vec<Value>,
+    pub finish_reason: Option<String>,
 }
 
 impl Faults {
@@ -93,6 +97,11 @@ impl Faults {
             "completion_tokens" => self.completion_tokens = Some(as_u64(key, value)?),
             "echo_headers" => self.echo_headers = as_bool(key, value)?,
             "malformed" => self.malformed = as_bool(key, value)?,
+            "tool_calls" => match value {
+                Value::Array(calls) => self.tool_calls.clone_from(calls),
+                _ => return Err(format!("`tool_calls` must be an array, got {value}")),
+            },
+            "finish_reason" => self.finish_reason = Some(as_string(value)),
             other => return Err(format!("unknown mock_upstream key `{other}`")),
         }
         Ok(())

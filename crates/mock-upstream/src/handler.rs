@@ -12,16 +12,19 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::Value;
 
 use crate::body::{MockBody, SseBody};
+use crate::endpoints::{self, Endpoint};
 use crate::faults::Faults;
 use crate::render::{self, Reply, StreamKind};
 use crate::{RecordedRequest, Shared};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
     Chat,
     Completions,
     Embeddings,
     Models,
+    /// Relayed by the gateway as they are (`/responses`, `/moderations`, ...).
+    Other(Endpoint),
 }
 
 /// Maps a path (with or without the `/v1` prefix) and method to an endpoint.
@@ -32,7 +35,11 @@ fn route(method: &Method, path: &str) -> Result<Route, StatusCode> {
         "/completions" => (Route::Completions, Method::POST),
         "/embeddings" => (Route::Embeddings, Method::POST),
         "/models" => (Route::Models, Method::GET),
-        _ => return Err(StatusCode::NOT_FOUND),
+        other => {
+            return endpoints::route(method, other)
+                .map(Route::Other)
+                .ok_or(StatusCode::NOT_FOUND)
+        }
     };
     if *method == expected {
         Ok(route)
@@ -98,7 +105,10 @@ pub(crate) async fn handle(
 
     let delay = Duration::from_millis(faults.delay_ms);
     let stream = json.get("stream").and_then(Value::as_bool) == Some(true)
-        && matches!(route, Route::Chat | Route::Completions);
+        && matches!(
+            route,
+            Route::Chat | Route::Completions | Route::Other(Endpoint::CreateResponse)
+        );
     let injected_error = faults.status.filter(|status| !(200..300).contains(status));
 
     if faults.fail_after_chunks.is_some() && !stream {
@@ -136,6 +146,23 @@ pub(crate) async fn handle(
         .echo_headers
         .then(|| render::headers_json(&parts.headers));
 
+    if let Route::Other(endpoint) = &route {
+        let content = faults
+            .content
+            .as_deref()
+            .unwrap_or(&shared.options.default_content);
+        let sequence = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let (content_type, body) =
+            endpoints::reply(endpoint, &json, &bytes, content, sequence, stream);
+        sleep(delay).await;
+        let mut response = Response::new(MockBody::full(body));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        return Ok(response);
+    }
+
     if route == Route::Embeddings {
         let rendered =
             render::embeddings(&json, &model_json, faults.prompt_tokens, echo.as_deref());
@@ -151,10 +178,16 @@ pub(crate) async fn handle(
         });
     }
 
-    let content = faults
-        .content
-        .as_deref()
-        .unwrap_or(&shared.options.default_content);
+    let content = match (&faults.content, faults.tool_calls.is_empty()) {
+        (Some(content), _) => content.as_str(),
+        (None, true) => shared.options.default_content.as_str(),
+        (None, false) => "",
+    };
+    let finish_reason = match (&faults.finish_reason, faults.tool_calls.is_empty()) {
+        (Some(reason), _) => reason.as_str(),
+        (None, true) => "stop",
+        (None, false) => "tool_calls",
+    };
     let reply = Reply {
         id: shared.next_id.fetch_add(1, Ordering::Relaxed),
         created: SystemTime::now()
@@ -169,6 +202,8 @@ pub(crate) async fn handle(
             .completion_tokens
             .unwrap_or_else(|| render::estimate_tokens(content.chars().count())),
         echo,
+        tool_calls: &faults.tool_calls,
+        finish_reason,
     };
     let kind = match route {
         Route::Completions => StreamKind::Completion,

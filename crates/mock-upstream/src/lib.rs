@@ -11,7 +11,10 @@
 //! the benchmark the mock's cost is small next to the gateway's.
 //!
 //! Endpoints (each with and without the `/v1` prefix): `POST /chat/completions`,
-//! `POST /completions`, `POST /embeddings`, `GET /models`. Behaviour is steered per request by
+//! `POST /completions`, `POST /embeddings`, `GET /models`; and, with fixed answers in their
+//! shape, `POST /responses` (streamed too), `GET`/`DELETE /responses/{id}`,
+//! `POST /moderations`, `POST /images/generations`, `POST /audio/speech`,
+//! `POST /audio/transcriptions` (multipart; the answer names the `model` field it received). Behaviour is steered per request by
 //! an optional `"mock_upstream": {..}` object in the JSON body or by `x-mock-*` headers; see
 //! [`faults`](crate::faults) for the keys.
 
@@ -27,12 +30,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 mod body;
+mod endpoints;
 mod faults;
 mod handler;
 mod render;
 
 /// Content of every reply unless the request overrides it with `content`.
 pub const DEFAULT_CONTENT: &str = "Hello from the mock upstream.";
+
+/// What `POST /audio/speech` answers (`audio/mpeg`).
+pub use endpoints::SPEECH_BYTES;
 
 /// Number of content chunks in a stream unless the request overrides it with `chunks`.
 pub const DEFAULT_CHUNKS: usize = 20;

@@ -100,6 +100,10 @@ pub(crate) struct Reply<'a> {
     pub completion_tokens: u64,
     /// `mock_received_headers` object text when `echo_headers` was asked for.
     pub echo: Option<String>,
+    /// Tool calls to answer with (OpenAI `tool_calls` objects), chat only.
+    pub tool_calls: &'a [Value],
+    /// `finish_reason` of the answer.
+    pub finish_reason: &'a str,
 }
 
 impl Reply<'_> {
@@ -129,12 +133,50 @@ pub(crate) fn chat_completion(reply: &Reply<'_>) -> String {
         r#"{{"id":"chatcmpl-mock-{}","object":"chat.completion","created":{},"model":{},"system_fingerprint":"fp_mock","choices":[{{"index":0,"message":{{"role":"assistant","content":"#,
         reply.id, reply.created, reply.model_json
     );
-    push_json_str(&mut out, reply.content);
-    out.push_str(r#"},"logprobs":null,"finish_reason":"stop"}],"usage":"#);
+    if reply.content.is_empty() && !reply.tool_calls.is_empty() {
+        out.push_str("null");
+    } else {
+        push_json_str(&mut out, reply.content);
+    }
+    if !reply.tool_calls.is_empty() {
+        out.push_str(r#","tool_calls":"#);
+        out.push_str(&Value::Array(reply.tool_calls.to_vec()).to_string());
+    }
+    out.push_str(r#"},"logprobs":null,"finish_reason":"#);
+    push_json_str(&mut out, reply.finish_reason);
+    out.push_str(r#"}],"usage":"#);
     reply.push_usage(&mut out);
     reply.push_echo(&mut out);
     out.push('}');
     out
+}
+
+/// Stream deltas for tool calls: per call, one chunk with its id, name and no arguments, then
+/// its arguments in two pieces (so clients see argument fragments to join).
+fn tool_call_deltas(tool_calls: &[Value]) -> Vec<String> {
+    let mut deltas = Vec::new();
+    for (index, call) in tool_calls.iter().enumerate() {
+        let function = call.get("function").cloned().unwrap_or(Value::Null);
+        let name = function.get("name").cloned().unwrap_or(Value::Null);
+        let arguments = function
+            .get("arguments")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let id = call.get("id").cloned().unwrap_or(Value::Null);
+        deltas.push(
+            serde_json::json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                "function": {"name": name, "arguments": ""}}]})
+            .to_string(),
+        );
+        for piece in split_content(arguments, 2) {
+            deltas.push(
+                serde_json::json!({"tool_calls": [{"index": index,
+                    "function": {"arguments": piece}}]})
+                .to_string(),
+            );
+        }
+    }
+    deltas
 }
 
 /// A `text_completion` object (legacy `/completions`).
@@ -289,10 +331,23 @@ pub(crate) fn stream_frames(
         out.push_str("}\n\n");
         frame_ends.push(out.len());
     }
+    if kind == StreamKind::Chat {
+        for delta in tool_call_deltas(reply.tool_calls) {
+            out.push_str(&prefix);
+            out.push_str(r#"{"index":0,"delta":"#);
+            out.push_str(&delta);
+            out.push_str(r#","logprobs":null,"finish_reason":null}]"#);
+            out.push_str(usage_null);
+            out.push_str("}\n\n");
+            frame_ends.push(out.len());
+        }
+    }
     out.push_str(&prefix);
     match kind {
         StreamKind::Chat => {
-            out.push_str(r#"{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]"#)
+            out.push_str(r#"{"index":0,"delta":{},"logprobs":null,"finish_reason":"#);
+            push_json_str(&mut out, reply.finish_reason);
+            out.push_str("}]");
         }
         StreamKind::Completion => {
             out.push_str(r#"{"text":"","index":0,"logprobs":null,"finish_reason":"stop"}]"#)
@@ -496,6 +551,8 @@ mod tests {
             prompt_tokens: 3,
             completion_tokens: 4,
             echo: None,
+            tool_calls: &[],
+            finish_reason: "stop",
         }
     }
 
@@ -527,6 +584,39 @@ mod tests {
             assert_eq!(parts.concat(), content);
         }
         assert!(split_content("abc", 0).is_empty());
+    }
+
+    #[test]
+    fn tool_calls_render_whole_and_streamed() {
+        let calls = [serde_json::json!({"id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}})];
+        let mut tool_reply = reply("");
+        tool_reply.tool_calls = &calls;
+        tool_reply.finish_reason = "tool_calls";
+        let whole: Value = serde_json::from_str(&chat_completion(&tool_reply)).unwrap();
+        assert_eq!(whole["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(whole["choices"][0]["message"]["tool_calls"][0], calls[0]);
+        assert_eq!(whole["choices"][0]["finish_reason"], "tool_calls");
+
+        let frames = stream_frames(StreamKind::Chat, &tool_reply, 1, false);
+        let text = std::str::from_utf8(&frames.buffer).unwrap();
+        let (mut arguments, mut finish) = (String::new(), Value::Null);
+        for event in text
+            .split("\n\n")
+            .filter(|e| !e.is_empty() && *e != "data: [DONE]")
+        {
+            let chunk: Value = serde_json::from_str(event.strip_prefix("data: ").unwrap()).unwrap();
+            let choice = &chunk["choices"][0];
+            if let Some(piece) = choice["delta"]["tool_calls"][0]["function"]["arguments"].as_str()
+            {
+                arguments.push_str(piece);
+            }
+            if !choice["finish_reason"].is_null() {
+                finish = choice["finish_reason"].clone();
+            }
+        }
+        assert_eq!(arguments, "{\"city\":\"Paris\"}");
+        assert_eq!(finish, "tool_calls");
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //!   embeddings.
 //! - [`gemini`] — Google Gemini, on Google AI Studio (`gemini/`) and Vertex AI (`vertex_ai/`),
 //!   with [`google_auth`] for Vertex's service-account OAuth tokens.
+//! - [`passthrough`] — endpoints relayed as they are (Responses API, moderations, images,
+//!   speech) to OpenAI-compatible deployments.
 //! - [`mock`] — the built-in mock (`mock_response`), so a gateway answers with no provider key.
 //! - [`sse`] — server-sent-event decoding, shared by every streaming adapter.
 //! - [`stream_driver`] — the decode-and-translate loop of adapters that rewrite streams.
@@ -29,6 +31,7 @@ pub mod google_auth;
 pub mod http;
 pub mod mock;
 pub mod openai_compat;
+pub mod passthrough;
 pub mod provider;
 pub mod registry;
 pub mod sse;

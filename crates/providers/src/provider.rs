@@ -11,6 +11,7 @@ use switchyard_llm_types::{
     CompletionResponse, EmbeddingRequest, EmbeddingResponse,
 };
 
+use crate::passthrough::{PassthroughRequest, PassthroughResponse};
 use crate::ProviderError;
 
 /// A stream of chunks (`chat.completion.chunk` or `text_completion` objects) as raw JSON.
@@ -103,6 +104,27 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     ) -> Result<Upstream<EmbeddingResponse>, ProviderError> {
         let _ = (request, options);
         Err(self.unsupported("/embeddings"))
+    }
+
+    /// An endpoint relayed as it is ([`crate::passthrough`]): the Responses API, moderations,
+    /// images, speech. Only OpenAI-compatible deployments (OpenAI, Azure, ...) offer it.
+    async fn passthrough(
+        &self,
+        request: &PassthroughRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<PassthroughResponse>, ProviderError> {
+        let _ = options;
+        Err(ProviderError::BadRequest {
+            provider: self.name(),
+            message: format!(
+                "{} is only available for OpenAI-compatible deployments (openai/, azure/, ...); \
+                 model={} is served by {}",
+                request.operation.endpoint(),
+                request.model,
+                self.name()
+            ),
+            param: Some("model".to_owned()),
+        })
     }
 
     fn unsupported(&self, operation: &str) -> ProviderError {

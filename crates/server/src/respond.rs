@@ -51,6 +51,24 @@ pub fn json<T: Serialize>(body: &T, meta: &CallMeta, call_id: &str, started: Ins
     }
 }
 
+/// A body relayed as the upstream sent it (status, content type, bytes), with the call's
+/// headers.
+pub fn relayed(
+    status: StatusCode,
+    content_type: HeaderValue,
+    body: Body,
+    meta: &CallMeta,
+    call_id: &str,
+    started: Instant,
+) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, content_type);
+    call_headers(headers, meta, call_id, started);
+    response
+}
+
 /// A server-sent-event stream with the call's headers; the body relays chunks as they come.
 pub fn event_stream(body: Body, meta: &CallMeta, call_id: &str, started: Instant) -> Response {
     let mut response = Response::new(body);

@@ -35,6 +35,8 @@ use crate::health::HealthReport;
 use crate::params::GatewayParams;
 use crate::Error;
 
+mod passthrough;
+
 const CHAT_ENDPOINT: &str = "/chat/completions";
 const COMPLETIONS_ENDPOINT: &str = "/completions";
 const EMBEDDINGS_ENDPOINT: &str = "/embeddings";

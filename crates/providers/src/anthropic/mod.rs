@@ -7,6 +7,7 @@
 //! Wire format: Messages API with `anthropic-version: 2023-06-01`.
 
 pub mod error;
+pub mod inbound;
 pub mod request;
 pub mod response;
 pub mod stream;

@@ -42,6 +42,18 @@ pub fn usage(usage: &Value) -> Usage {
     out
 }
 
+/// The stop sequence that ended the turn, as `stop_reason` on the choice (vLLM's convention
+/// for OpenAI-shaped answers): `finish_reason` alone cannot tell it from a natural end.
+pub fn matched_stop(body: &Value) -> Map<String, Value> {
+    let mut extra = Map::new();
+    if body.get("stop_reason").and_then(Value::as_str) == Some("stop_sequence") {
+        if let Some(sequence) = body.get("stop_sequence").and_then(Value::as_str) {
+            extra.insert("stop_reason".into(), Value::String(sequence.to_owned()));
+        }
+    }
+    extra
+}
+
 /// Converts a Messages API response body. `created` is the Unix time to stamp it with.
 pub fn to_chat_response(body: &Value, created: u64) -> Result<ChatCompletionResponse, String> {
     if body.get("type").and_then(Value::as_str) != Some("message") {
@@ -102,7 +114,7 @@ pub fn to_chat_response(body: &Value, created: u64) -> Result<ChatCompletionResp
             message,
             finish_reason: finish,
             logprobs: None,
-            extra: Map::new(),
+            extra: matched_stop(body),
         }],
         usage: body.get("usage").map(usage),
         system_fingerprint: None,

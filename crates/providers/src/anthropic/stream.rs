@@ -8,7 +8,7 @@ use switchyard_llm_types::chat::{FunctionCallDelta, ToolCallDelta};
 use switchyard_llm_types::{ChatCompletionChunk, ChunkChoice, ChunkJson, Delta, Role, Usage};
 
 use super::error::event_error;
-use super::response::{finish_reason, usage};
+use super::response::{finish_reason, matched_stop, usage};
 use crate::ProviderError;
 
 /// Translation state for one stream.
@@ -153,7 +153,13 @@ impl StreamTranslator {
                     }
                 }
                 if let Some(reason) = event["delta"]["stop_reason"].as_str() {
-                    out.push(self.chunk(Delta::default(), Some(finish_reason(reason)))?);
+                    let mut chunk = self.empty_chunk();
+                    chunk.choices.push(ChunkChoice {
+                        finish_reason: Some(finish_reason(reason).to_owned()),
+                        extra: matched_stop(&event["delta"]),
+                        ..ChunkChoice::default()
+                    });
+                    out.push(self.encode(&chunk)?);
                 }
             }
             "message_stop" => {

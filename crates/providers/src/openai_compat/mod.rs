@@ -6,6 +6,7 @@
 
 pub mod azure;
 mod dialect;
+mod passthrough;
 mod text_completion;
 
 use std::borrow::Cow;
@@ -179,6 +180,10 @@ pub struct OpenAiCompatible {
     request_defaults: Map<String, Value>,
     /// Set for a wildcard Azure deployment (`azure/*`): the URL names the request's model.
     azure_wildcard: Option<AzureRoute>,
+    /// Base URL without a trailing `/`, for relayed endpoints ([`crate::passthrough`]).
+    base_url: String,
+    /// Set for Azure deployments: where relayed endpoints go.
+    azure: Option<AzureRoute>,
     /// Azure opens streams with a chunk carrying only `prompt_filter_results` (no id, no
     /// choices); it is dropped so clients see OpenAI's chunk sequence.
     drop_prompt_filter_chunks: bool,
@@ -265,7 +270,16 @@ impl OpenAiCompatible {
                 )
             }
         };
+        let azure = match &target.layout {
+            Layout::Azure { api_version, .. } => Some(AzureRoute {
+                api_base: target.base_url.clone(),
+                api_version: api_version.clone(),
+            }),
+            Layout::OpenAi => None,
+        };
         Ok(Self {
+            base_url: target.base_url.trim_end_matches('/').to_owned(),
+            azure,
             client,
             dialect: target.dialect,
             chat_url,
@@ -615,6 +629,14 @@ impl Provider for OpenAiCompatible {
     ) -> Result<Upstream<EmbeddingResponse>, ProviderError> {
         let url = self.url_for(&self.embeddings_url, "embeddings", &request.model)?;
         self.call(&url, request, options).await
+    }
+
+    async fn passthrough(
+        &self,
+        request: &crate::passthrough::PassthroughRequest,
+        options: &CallOptions,
+    ) -> Result<Upstream<crate::passthrough::PassthroughResponse>, ProviderError> {
+        self.relay(request, options).await
     }
 }
 

@@ -3,6 +3,11 @@
 //! - [`llm`] — the OpenAI-compatible calls (`/chat/completions`, `/completions`,
 //!   `/embeddings`), each also under `/v1`, Azure's `/openai/deployments/{model}/...` and
 //!   `/engines/{model}/...`.
+//! - [`messages`] — the Anthropic Messages API inbound (`/v1/messages`,
+//!   `/v1/messages/count_tokens`), served by any model.
+//! - [`passthrough`] — endpoints relayed to OpenAI-compatible deployments as they are:
+//!   `/responses` (and `/responses/{id}`), `/moderations`, `/images/generations`,
+//!   `/audio/speech`, `/audio/transcriptions` (multipart).
 //! - [`models`] — `/models`, `/models/{id}`, `/model/info`.
 //! - [`health`] — `/health/liveliness` (sic, as LiteLLM), `/health/liveness`,
 //!   `/health/readiness` and `/`, public; `/health` (deployment probes), admin only.
@@ -23,9 +28,11 @@ pub mod health;
 pub mod keys;
 pub mod llm;
 pub mod members;
+pub mod messages;
 pub mod models;
 pub mod spend;
 pub mod organizations;
+pub mod passthrough;
 pub mod teams;
 pub mod users;
 
@@ -43,6 +50,39 @@ pub fn router(gateway: Gateway) -> Router {
             .route(&format!("{prefix}/chat/completions"), post(llm::chat))
             .route(&format!("{prefix}/completions"), post(llm::completion))
             .route(&format!("{prefix}/embeddings"), post(llm::embeddings))
+            .route(&format!("{prefix}/messages"), post(messages::create))
+            .route(
+                &format!("{prefix}/messages/count_tokens"),
+                post(messages::count_tokens),
+            )
+            .route(
+                &format!("{prefix}/responses"),
+                post(passthrough::create_response),
+            )
+            .route(
+                &format!("{prefix}/responses/{{id}}"),
+                get(passthrough::response_by_id).delete(passthrough::response_by_id),
+            )
+            .route(
+                &format!("{prefix}/responses/{{id}}/input_items"),
+                get(passthrough::response_input_items),
+            )
+            .route(
+                &format!("{prefix}/moderations"),
+                post(passthrough::moderations),
+            )
+            .route(
+                &format!("{prefix}/images/generations"),
+                post(passthrough::image_generations),
+            )
+            .route(
+                &format!("{prefix}/audio/speech"),
+                post(passthrough::audio_speech),
+            )
+            .route(
+                &format!("{prefix}/audio/transcriptions"),
+                post(passthrough::audio_transcriptions),
+            )
             .route(&format!("{prefix}/models"), get(models::list))
             .route(&format!("{prefix}/models/{{*id}}"), get(models::one))
             .route(&format!("{prefix}/model/info"), get(models::info));

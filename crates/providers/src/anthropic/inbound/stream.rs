@@ -1,0 +1,249 @@
+//! OpenAI chunk stream → Anthropic's SSE event sequence.
+//!
+//! Anthropic clients expect, in order: `message_start`; per content block a
+//! `content_block_start`, its deltas (`text_delta`, `input_json_delta`, `thinking_delta`) and
+//! `content_block_stop`; a `ping` after the first block starts; then `message_delta` with the
+//! stop reason and usage, and `message_stop`. OpenAI streams interleave nothing (one block is
+//! open at a time), so the encoder only tracks the open block: a text delta after a tool call,
+//! or a tool call with a new index, closes it and opens the next.
+//!
+//! The stop reason and the usage come at the end of an OpenAI stream (usage in its own last
+//! chunk), so `message_delta` is written when the stream ends. `message_start` carries zero
+//! usage; the `message_delta` usage has every figure (SDKs take input tokens from it too).
+
+use bytes::{BufMut, BytesMut};
+use serde::Serialize;
+use serde_json::{json, Value};
+use switchyard_llm_types::{ChatCompletionChunk, Usage};
+
+use super::error_body;
+use super::response::{matched_stop_sequence, message_usage, new_message_id, stop_reason};
+use super::types::MessageUsage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenBlock {
+    Text,
+    Thinking,
+    /// A tool call, by its OpenAI `tool_calls[].index`.
+    Tool(u32),
+}
+
+/// Encodes one stream. Feed it each chunk ([`StreamEncoder::on_chunk`]), then
+/// [`StreamEncoder::finish`] or [`StreamEncoder::fail`].
+#[derive(Debug)]
+pub struct StreamEncoder {
+    model: String,
+    started: bool,
+    pinged: bool,
+    /// The open block and its Anthropic index.
+    open: Option<(OpenBlock, u32)>,
+    next_index: u32,
+    finish_reason: Option<String>,
+    stop_sequence: Option<String>,
+    usage: Option<Usage>,
+    ended: bool,
+}
+
+impl StreamEncoder {
+    /// `model` names the message until the upstream's first chunk says otherwise.
+    pub fn new(model: &str) -> Self {
+        Self {
+            model: model.to_owned(),
+            started: false,
+            pinged: false,
+            open: None,
+            next_index: 0,
+            finish_reason: None,
+            stop_sequence: None,
+            usage: None,
+            ended: false,
+        }
+    }
+
+    /// Whether `message_stop` (or an error event) was written.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Appends the events for one OpenAI chunk to `out`.
+    pub fn on_chunk(&mut self, chunk: &ChatCompletionChunk, out: &mut BytesMut) {
+        if self.ended {
+            return;
+        }
+        if !self.started {
+            let id = if chunk.id.is_empty() {
+                new_message_id()
+            } else {
+                chunk.id.clone()
+            };
+            if !chunk.model.is_empty() {
+                self.model.clone_from(&chunk.model);
+            }
+            self.start(&id, out);
+        }
+        if let Some(usage) = &chunk.usage {
+            self.usage = Some(usage.clone());
+        }
+        // Anthropic messages have one choice; others (n > 1) have no place to go.
+        let Some(choice) = chunk.choices.iter().find(|choice| choice.index == 0) else {
+            return;
+        };
+        let delta = &choice.delta;
+        if let Some(thinking) = delta
+            .extra
+            .get("reasoning_content")
+            .and_then(Value::as_str)
+            .filter(|text| !text.is_empty())
+        {
+            self.open_block(
+                OpenBlock::Thinking,
+                out,
+                || json!({"type": "thinking", "thinking": "", "signature": ""}),
+            );
+            self.block_delta(json!({"type": "thinking_delta", "thinking": thinking}), out);
+        }
+        if let Some(text) = delta.content.as_deref().filter(|text| !text.is_empty()) {
+            self.open_block(OpenBlock::Text, out, || json!({"type": "text", "text": ""}));
+            self.block_delta(json!({"type": "text_delta", "text": text}), out);
+        }
+        for call in delta.tool_calls.iter().flatten() {
+            let function = call.function.as_ref();
+            let starts_new = call.id.is_some() || self.open != self.open_tool(call.index);
+            if starts_new {
+                let id = call.id.clone().unwrap_or_default();
+                let name = function
+                    .and_then(|function| function.name.clone())
+                    .unwrap_or_default();
+                self.close_block(out);
+                self.open_block(
+                    OpenBlock::Tool(call.index),
+                    out,
+                    || json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
+                );
+            }
+            if let Some(arguments) = function
+                .and_then(|function| function.arguments.as_deref())
+                .filter(|arguments| !arguments.is_empty())
+            {
+                self.block_delta(
+                    json!({"type": "input_json_delta", "partial_json": arguments}),
+                    out,
+                );
+            }
+        }
+        if let Some(reason) = &choice.finish_reason {
+            self.finish_reason = Some(reason.clone());
+            self.stop_sequence = matched_stop_sequence(&choice.extra).map(str::to_owned);
+        }
+    }
+
+    /// The stream ended normally: closes the open block, then `message_delta` and
+    /// `message_stop`.
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        if self.ended {
+            return;
+        }
+        if !self.started {
+            self.start(&new_message_id(), out);
+        }
+        self.close_block(out);
+        let (reason, sequence) =
+            stop_reason(self.finish_reason.as_deref(), self.stop_sequence.as_deref());
+        let usage = self.usage.as_ref().map(message_usage).unwrap_or_default();
+        write_event(
+            out,
+            "message_delta",
+            &json!({
+                "type": "message_delta",
+                "delta": {"stop_reason": reason, "stop_sequence": sequence},
+                "usage": usage,
+            }),
+        );
+        write_event(out, "message_stop", &json!({"type": "message_stop"}));
+        self.ended = true;
+    }
+
+    /// The stream failed after it started: an Anthropic `error` event ends it.
+    pub fn fail(&mut self, status: u16, message: &str, out: &mut BytesMut) {
+        if self.ended {
+            return;
+        }
+        write_event(out, "error", &error_body(status, message));
+        self.ended = true;
+    }
+
+    fn start(&mut self, id: &str, out: &mut BytesMut) {
+        self.started = true;
+        write_event(
+            out,
+            "message_start",
+            &json!({
+                "type": "message_start",
+                "message": {
+                    "id": id, "type": "message", "role": "assistant", "model": self.model,
+                    "content": [], "stop_reason": null, "stop_sequence": null,
+                    "usage": MessageUsage::default(),
+                },
+            }),
+        );
+    }
+
+    fn open_tool(&self, index: u32) -> Option<(OpenBlock, u32)> {
+        self.open
+            .filter(|(block, _)| *block == OpenBlock::Tool(index))
+    }
+
+    /// Opens a block of `kind` unless one is already open (then it continues).
+    fn open_block(&mut self, kind: OpenBlock, out: &mut BytesMut, block: impl FnOnce() -> Value) {
+        if self.open.is_some_and(|(open, _)| open == kind) {
+            return;
+        }
+        self.close_block(out);
+        let index = self.next_index;
+        self.next_index += 1;
+        self.open = Some((kind, index));
+        write_event(
+            out,
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": index, "content_block": block()}),
+        );
+        if !self.pinged {
+            self.pinged = true;
+            write_event(out, "ping", &json!({"type": "ping"}));
+        }
+    }
+
+    fn block_delta(&self, delta: Value, out: &mut BytesMut) {
+        if let Some((_, index)) = self.open {
+            write_event(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index, "delta": delta}),
+            );
+        }
+    }
+
+    fn close_block(&mut self, out: &mut BytesMut) {
+        if let Some((_, index)) = self.open.take() {
+            write_event(
+                out,
+                "content_block_stop",
+                &json!({"type": "content_block_stop", "index": index}),
+            );
+        }
+    }
+}
+
+/// `event: <name>\ndata: <json>\n\n`.
+fn write_event(out: &mut BytesMut, name: &str, data: &impl Serialize) {
+    out.put_slice(b"event: ");
+    out.put_slice(name.as_bytes());
+    out.put_slice(b"\ndata: ");
+    let mut writer = out.writer();
+    // Serializing `Value`s and plain structs into memory cannot fail.
+    if serde_json::to_writer(&mut writer, data).is_err() {
+        tracing::error!(event = name, "cannot encode a stream event");
+    }
+    let out = writer.into_inner();
+    out.put_slice(b"\n\n");
+}

@@ -1,0 +1,317 @@
+//! Endpoints relayed to OpenAI-compatible deployments as they are: the Responses API
+//! (`POST /v1/responses`, `GET`/`DELETE /v1/responses/{id}`,
+//! `GET /v1/responses/{id}/input_items`), `/v1/moderations`, `/v1/images/generations` and
+//! `/v1/audio/speech`; and `/v1/audio/transcriptions`, a multipart upload whose `model` field
+//! is rewritten in place.
+//!
+//! The body's `model` picks the model group (and is replaced by the deployment's upstream
+//! model); the deployment's key is used; retries and fallbacks apply until the upstream
+//! answers. The answer is relayed byte for byte: JSON, audio, or an SSE stream
+//! (`"stream": true`). Calls without a body (`GET`/`DELETE /v1/responses/{id}`) name the model
+//! group with `?model=`; when the gateway serves a single model group it is used.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use http::{Method, StatusCode};
+use serde_json::{Map, Value};
+use switchyard::providers::passthrough::{
+    MultipartBody, PassthroughBody, PassthroughOperation, PassthroughRequest,
+};
+use switchyard_llm_types::ErrorKind;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::respond::{self, error_response, new_call_id};
+use crate::routes::llm::HeaderOptions;
+use crate::state::Gateway;
+
+pub async fn create_response(
+    state: State<Gateway>,
+    caller: Caller,
+    options: HeaderOptions,
+    body: JsonBody<Value>,
+) -> Response {
+    with_body(
+        state,
+        caller,
+        options,
+        body,
+        PassthroughOperation::CreateResponse,
+        "responses",
+    )
+    .await
+}
+
+pub async fn moderations(
+    state: State<Gateway>,
+    caller: Caller,
+    options: HeaderOptions,
+    body: JsonBody<Value>,
+) -> Response {
+    with_body(
+        state,
+        caller,
+        options,
+        body,
+        PassthroughOperation::Moderations,
+        "moderations",
+    )
+    .await
+}
+
+pub async fn image_generations(
+    state: State<Gateway>,
+    caller: Caller,
+    options: HeaderOptions,
+    body: JsonBody<Value>,
+) -> Response {
+    with_body(
+        state,
+        caller,
+        options,
+        body,
+        PassthroughOperation::ImageGenerations,
+        "images/generations",
+    )
+    .await
+}
+
+pub async fn audio_speech(
+    state: State<Gateway>,
+    caller: Caller,
+    options: HeaderOptions,
+    body: JsonBody<Value>,
+) -> Response {
+    with_body(
+        state,
+        caller,
+        options,
+        body,
+        PassthroughOperation::AudioSpeech,
+        "audio/speech",
+    )
+    .await
+}
+
+/// `POST /v1/audio/transcriptions`: `multipart/form-data` with `file` and `model`.
+pub async fn audio_transcriptions(
+    State(gateway): State<Gateway>,
+    caller: Caller,
+    HeaderOptions(options): HeaderOptions,
+    request: axum::extract::Request,
+) -> Response {
+    let call_id = new_call_id();
+    let bad = |message: String, param: Option<&str>| {
+        error_response(
+            ApiError::new(ErrorKind::BadRequest, message, param),
+            &call_id,
+        )
+    };
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if !content_type.starts_with("multipart/form-data") {
+        return bad(
+            "/audio/transcriptions takes a multipart/form-data upload".to_owned(),
+            None,
+        );
+    }
+    let limit = gateway.options().max_body_bytes;
+    let bytes = match axum::body::to_bytes(request.into_body(), limit).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let error = ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("could not read the upload within {limit} bytes: {error}"),
+                None,
+            );
+            return error_response(error, &call_id);
+        }
+    };
+    let multipart = match MultipartBody::parse(&content_type, &bytes) {
+        Ok(multipart) => multipart,
+        Err(message) => return bad(format!("Invalid request format: {message}"), None),
+    };
+    let model = match multipart
+        .field("model")
+        .map(|value| String::from_utf8_lossy(value).trim().to_owned())
+        .filter(|model| !model.is_empty())
+    {
+        Some(model) => model,
+        None => {
+            return bad(
+                "/audio/transcriptions: the `model` field is required to route the call".to_owned(),
+                Some("model"),
+            )
+        }
+    };
+    if let Err(error) = caller.check_model(&model) {
+        return error_response(error, &call_id);
+    }
+    let request = PassthroughRequest {
+        operation: PassthroughOperation::AudioTranscriptions,
+        method: Method::POST,
+        path: "audio/transcriptions".to_owned(),
+        model,
+        body: None,
+        multipart: Some(multipart),
+        stream: false,
+    };
+    relay(&gateway, request, &options, call_id).await
+}
+
+/// `GET` and `DELETE /v1/responses/{id}`.
+pub async fn response_by_id(
+    state: State<Gateway>,
+    caller: Caller,
+    method: Method,
+    Path(id): Path<String>,
+    query: Query<HashMap<String, String>>,
+    options: HeaderOptions,
+) -> Response {
+    without_body(
+        state,
+        caller,
+        method,
+        format!("responses/{id}"),
+        query,
+        options,
+    )
+    .await
+}
+
+/// `GET /v1/responses/{id}/input_items`.
+pub async fn response_input_items(
+    state: State<Gateway>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Query<HashMap<String, String>>,
+    options: HeaderOptions,
+) -> Response {
+    without_body(
+        state,
+        caller,
+        Method::GET,
+        format!("responses/{id}/input_items"),
+        query,
+        options,
+    )
+    .await
+}
+
+async fn with_body(
+    State(gateway): State<Gateway>,
+    caller: Caller,
+    HeaderOptions(options): HeaderOptions,
+    JsonBody(body): JsonBody<Value>,
+    operation: PassthroughOperation,
+    path: &str,
+) -> Response {
+    let call_id = new_call_id();
+    let Value::Object(body) = body else {
+        let error = ApiError::new(
+            ErrorKind::BadRequest,
+            "Invalid request format: the body must be a JSON object",
+            None,
+        );
+        return error_response(error, &call_id);
+    };
+    let model = match body.get("model") {
+        Some(Value::String(model)) if !model.is_empty() => model.clone(),
+        _ => {
+            let error = ApiError::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "{}: `model` is required to route the call",
+                    operation.endpoint()
+                ),
+                Some("model"),
+            );
+            return error_response(error, &call_id);
+        }
+    };
+    if let Err(error) = caller.check_model(&model) {
+        return error_response(error, &call_id);
+    }
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    let request = PassthroughRequest {
+        operation,
+        method: Method::POST,
+        path: path.to_owned(),
+        model,
+        body: Some(body),
+        multipart: None,
+        stream,
+    };
+    relay(&gateway, request, &options, call_id).await
+}
+
+async fn without_body(
+    State(gateway): State<Gateway>,
+    caller: Caller,
+    method: Method,
+    path: String,
+    Query(query): Query<HashMap<String, String>>,
+    HeaderOptions(options): HeaderOptions,
+) -> Response {
+    let call_id = new_call_id();
+    let model = match query.get("model").filter(|model| !model.is_empty()) {
+        Some(model) => model.clone(),
+        None => match gateway.engine().model_names(false).as_slice() {
+            [only] => only.clone(),
+            _ => {
+                let error = ApiError::new(
+                    ErrorKind::BadRequest,
+                    "/responses: name the model group that created the response with ?model=",
+                    Some("model"),
+                );
+                return error_response(error, &call_id);
+            }
+        },
+    };
+    if let Err(error) = caller.check_model(&model) {
+        return error_response(error, &call_id);
+    }
+    let request = PassthroughRequest {
+        operation: PassthroughOperation::Response,
+        method,
+        path,
+        model,
+        body: None::<Map<String, Value>>,
+        multipart: None,
+        stream: false,
+    };
+    relay(&gateway, request, &options, call_id).await
+}
+
+async fn relay(
+    gateway: &Gateway,
+    request: PassthroughRequest,
+    options: &switchyard::RequestOptions,
+    call_id: String,
+) -> Response {
+    let started = Instant::now();
+    match gateway.engine().passthrough(request, options).await {
+        Ok(answer) => {
+            let upstream = answer.body;
+            let status = StatusCode::from_u16(upstream.status).unwrap_or(StatusCode::OK);
+            let content_type = upstream
+                .content_type
+                .unwrap_or(http::HeaderValue::from_static("application/json"));
+            let body = match upstream.body {
+                PassthroughBody::Full(bytes) => Body::from(bytes),
+                PassthroughBody::Stream(stream) => Body::from_stream(stream),
+            };
+            respond::relayed(status, content_type, body, &answer.meta, &call_id, started)
+        }
+        Err(error) => error_response(error.into(), &call_id),
+    }
+}
