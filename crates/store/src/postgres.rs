@@ -296,6 +296,8 @@ impl Backend for PgBackend {
         let err = |e: tokio_postgres::Error| from_pg(entity, &e);
         let mut client = self.client(entity).await?;
         let tx = client.transaction().await.map_err(err)?;
+        // `first` statements vary in size (multi-row inserts) and are not cached: caching
+        // every row count would pile up large prepared statements on each connection.
         let mut returned = Vec::new();
         for (sql, params) in first {
             let boxed = bind(params)?;
@@ -304,9 +306,12 @@ impl Backend for PgBackend {
             }
         }
         let count = returned.len() as u64;
+        // The follow-up statements repeat the same few texts (one per counter table and
+        // daily table): cached, they save a parse round trip each.
         for (sql, params) in then(returned)? {
             let boxed = bind(params)?;
-            tx.execute(sql.as_str(), &refs(&boxed)).await.map_err(err)?;
+            let stmt = tx.prepare_cached(&sql).await.map_err(err)?;
+            tx.execute(&stmt, &refs(&boxed)).await.map_err(err)?;
         }
         tx.commit().await.map_err(err)?;
         Ok(count)
