@@ -260,6 +260,21 @@ impl Ledger {
         }
     }
 
+    /// Settles at once, without awaiting, when the ticket's counters are in process (or
+    /// there were none); `None` when it needs [`Ledger::settle`] (Redis).
+    pub fn try_settle_now(
+        &self,
+        ticket: &Ticket,
+        actual: Actual,
+        now_ms: u64,
+    ) -> Option<Vec<SettledBudget>> {
+        match ticket.backend {
+            Backend::None => Some(Vec::new()),
+            Backend::Local => Some(self.local.settle(ticket, actual, now_ms)),
+            Backend::Redis => None,
+        }
+    }
+
     fn note_redis_failure(&self, error: &crate::ledger_redis::RedisLedgerError) {
         self.redis_failures.fetch_add(1, Ordering::Relaxed);
         let Ok(mut last) = self.last_warning.lock() else {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use switchyard::Switchyard;
 use switchyard_store::Store;
 
+use crate::admission::Admission;
 use crate::auth::Authenticator;
 use crate::virtual_keys::{VirtualKeys, DEFAULT_TTL};
 
@@ -58,6 +59,8 @@ struct Inner {
     authenticator: Authenticator,
     options: GatewayOptions,
     store: Option<Store>,
+    /// Rate limits and budgets: checked before each LLM call, settled after it.
+    admission: Admission,
     draining: AtomicBool,
 }
 
@@ -80,11 +83,7 @@ impl Gateway {
             None => Authenticator::disabled(),
         };
         if let Some(store) = &store {
-            let ttl = general
-                .user_api_key_cache_ttl
-                .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-                .filter(|ttl| !ttl.is_zero())
-                .unwrap_or(DEFAULT_TTL);
+            let ttl = key_cache_ttl(&engine);
             authenticator = authenticator.with_virtual_keys(VirtualKeys::new(store.clone(), ttl));
         }
         let max_body_bytes = general
@@ -144,15 +143,22 @@ impl Gateway {
         options: GatewayOptions,
         store: Option<Store>,
     ) -> Self {
+        let admission = Admission::new(&engine, store.clone(), key_cache_ttl(&engine));
         Self {
             inner: Arc::new(Inner {
                 engine,
                 authenticator,
                 options,
                 store,
+                admission,
                 draining: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Rate limits and budgets.
+    pub fn admission(&self) -> &Admission {
+        &self.inner.admission
     }
 
     pub fn engine(&self) -> &Switchyard {
@@ -185,4 +191,15 @@ impl Gateway {
     pub fn router(&self) -> axum::Router {
         crate::routes::router(self.clone())
     }
+}
+
+/// `general_settings.user_api_key_cache_ttl`: how stale cached keys (and end users) may get.
+fn key_cache_ttl(engine: &Switchyard) -> Duration {
+    engine
+        .config()
+        .general_settings
+        .user_api_key_cache_ttl
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|ttl| !ttl.is_zero())
+        .unwrap_or(DEFAULT_TTL)
 }

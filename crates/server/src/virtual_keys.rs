@@ -41,6 +41,8 @@ pub struct ResolvedKey {
     pub row: KeyRow,
     /// The key's team, when it has one that exists.
     pub team: Option<TeamSummary>,
+    /// Team, user, membership and organization rows, for rate limits and budgets.
+    pub owners: crate::admission::Owners,
 }
 
 /// The parts of a team row the hot path reads.
@@ -145,15 +147,9 @@ async fn load(store: &Store, token: &str) -> Result<Entry, StoreError> {
     let Some(row) = store.key_by_hash(token).await? else {
         return Ok(None);
     };
-    let team = match row.team_id.as_deref().filter(|t| !t.is_empty()) {
-        Some(team_id) => store
-            .get::<TeamRow>(&[team_id])
-            .await?
-            .as_ref()
-            .map(TeamSummary::from),
-        None => None,
-    };
-    Ok(Some(Arc::new(ResolvedKey { row, team })))
+    let owners = crate::admission::load_owners(store, &row).await?;
+    let team = owners.team.as_ref().map(TeamSummary::from);
+    Ok(Some(Arc::new(ResolvedKey { row, team, owners })))
 }
 
 /// A store failure while authenticating: LiteLLM answers 503 `no_db_connection` when the
@@ -288,6 +284,7 @@ mod tests {
                 models: models.iter().map(|m| (*m).to_owned()).collect(),
                 blocked: false,
             }),
+            owners: crate::admission::Owners::default(),
         }
     }
 

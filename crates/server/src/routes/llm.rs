@@ -11,6 +11,7 @@ use serde_json::Value;
 use switchyard::RequestOptions;
 use switchyard_llm_types::{ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ErrorKind};
 
+use crate::admission::{Admitted, CallShape};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{parse_json, JsonBody};
@@ -87,7 +88,7 @@ pub async fn chat(
     if let Err(error) = caller.check_model(&request.model) {
         return error_response(error, &new_call_id());
     }
-    serve_chat(&gateway, request, &options).await
+    serve_chat(&gateway, &caller, request, &options).await
 }
 
 pub async fn completion(
@@ -99,7 +100,7 @@ pub async fn completion(
     if let Err(error) = caller.check_model(&request.model) {
         return error_response(error, &new_call_id());
     }
-    serve_completion(&gateway, request, &options).await
+    serve_completion(&gateway, &caller, request, &options).await
 }
 
 pub async fn embeddings(
@@ -111,7 +112,7 @@ pub async fn embeddings(
     if let Err(error) = caller.check_model(&request.model) {
         return error_response(error, &new_call_id());
     }
-    serve_embeddings(&gateway, request, &options).await
+    serve_embeddings(&gateway, &caller, request, &options).await
 }
 
 pub async fn chat_for_path_model(
@@ -122,7 +123,7 @@ pub async fn chat_for_path_model(
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
     match path_request::<ChatCompletionRequest>(&caller, body, model) {
-        Ok(request) => serve_chat(&gateway, request, &options).await,
+        Ok(request) => serve_chat(&gateway, &caller, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
     }
 }
@@ -135,7 +136,7 @@ pub async fn completion_for_path_model(
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
     match path_request::<CompletionRequest>(&caller, body, model) {
-        Ok(request) => serve_completion(&gateway, request, &options).await,
+        Ok(request) => serve_completion(&gateway, &caller, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
     }
 }
@@ -148,7 +149,7 @@ pub async fn embeddings_for_path_model(
     JsonBody(body): JsonBody<Value>,
 ) -> Response {
     match path_request::<EmbeddingRequest>(&caller, body, model) {
-        Ok(request) => serve_embeddings(&gateway, request, &options).await,
+        Ok(request) => serve_embeddings(&gateway, &caller, request, &options).await,
         Err(error) => error_response(error, &new_call_id()),
     }
 }
@@ -186,51 +187,125 @@ fn with_model<T: DeserializeOwned>(mut body: Value, model: String) -> Result<T, 
     parse_json(&bytes)
 }
 
+/// Admission for one call: the guard, or the refusal response.
+async fn admit(
+    gateway: &Gateway,
+    caller: &Caller,
+    call: &CallShape<'_>,
+    call_id: &str,
+) -> Result<Admitted, Response> {
+    gateway
+        .admission()
+        .admit(caller, call, gateway.engine())
+        .await
+        .map_err(|mut refusal| {
+            if let Ok(value) = http::HeaderValue::from_str(call_id) {
+                refusal
+                    .headers_mut()
+                    .insert(http::HeaderName::from_static("x-litellm-call-id"), value);
+            }
+            refusal
+        })
+}
+
 async fn serve_chat(
     gateway: &Gateway,
+    caller: &Caller,
     request: ChatCompletionRequest,
     options: &RequestOptions,
 ) -> Response {
     let started = Instant::now();
     let call_id = new_call_id();
+    let admitted = match admit(gateway, caller, &CallShape::chat(&request), &call_id).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
     let engine = gateway.engine();
     if request.is_stream() {
-        respond::stream_outcome(
+        stream_response(
             engine.chat_stream(request, options).await,
+            admitted,
             &call_id,
             started,
         )
     } else {
-        respond::json_outcome(engine.chat(request, options).await, &call_id, started)
+        let outcome = engine.chat(request, options).await;
+        json_response(outcome, admitted, &call_id, started)
     }
 }
 
 async fn serve_completion(
     gateway: &Gateway,
+    caller: &Caller,
     request: CompletionRequest,
     options: &RequestOptions,
 ) -> Response {
     let started = Instant::now();
     let call_id = new_call_id();
+    let admitted = match admit(gateway, caller, &CallShape::completion(&request), &call_id).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
     let engine = gateway.engine();
     if request.is_stream() {
-        respond::stream_outcome(
+        stream_response(
             engine.completion_stream(request, options).await,
+            admitted,
             &call_id,
             started,
         )
     } else {
-        respond::json_outcome(engine.completion(request, options).await, &call_id, started)
+        let outcome = engine.completion(request, options).await;
+        json_response(outcome, admitted, &call_id, started)
     }
 }
 
 async fn serve_embeddings(
     gateway: &Gateway,
+    caller: &Caller,
     request: EmbeddingRequest,
     options: &RequestOptions,
 ) -> Response {
     let started = Instant::now();
     let call_id = new_call_id();
+    let admitted = match admit(gateway, caller, &CallShape::embeddings(&request), &call_id).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
     let outcome = gateway.engine().embeddings(request, options).await;
-    respond::json_outcome(outcome, &call_id, started)
+    json_response(outcome, admitted, &call_id, started)
+}
+
+/// A JSON answer: settled with its real cost now, rate-limit headers added.
+fn json_response<T: serde::Serialize + crate::admission::ReportsUsage>(
+    outcome: Result<switchyard::Response<T>, switchyard::Error>,
+    admitted: Admitted,
+    call_id: &str,
+    started: Instant,
+) -> Response {
+    let mut headers = http::HeaderMap::new();
+    admitted.add_headers(&mut headers);
+    admitted.settle_json(&outcome);
+    let mut response = respond::json_outcome(outcome, call_id, started);
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// A streamed answer: the guard travels inside the body and settles when it ends.
+fn stream_response(
+    outcome: Result<switchyard::Response<switchyard::providers::ChunkStream>, switchyard::Error>,
+    admitted: Admitted,
+    call_id: &str,
+    started: Instant,
+) -> Response {
+    let mut headers = http::HeaderMap::new();
+    admitted.add_headers(&mut headers);
+    let outcome = outcome.map(|mut response| {
+        let body = std::mem::replace(&mut response.body, Box::pin(futures::stream::empty()));
+        response.body = admitted.guard_stream(body, &response.meta);
+        response
+    });
+    let mut response = respond::stream_outcome(outcome, call_id, started);
+    response.headers_mut().extend(headers);
+    response
 }
