@@ -322,13 +322,13 @@ async fn migrate_subcommand_creates_the_embedded_store() {
 }
 
 /// A schema of the test database, dropped when the test ends.
-struct PgSchema {
+pub(crate) struct PgSchema {
     base: String,
     name: String,
 }
 
 impl PgSchema {
-    async fn create() -> Self {
+    pub(crate) async fn create() -> Self {
         let base = std::env::var("SWITCHYARD_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/test".to_owned());
         let name = format!("sy_e2e_{}", uuid::Uuid::new_v4().simple());
@@ -341,7 +341,7 @@ impl PgSchema {
     }
 
     /// The URL the gateway gets: the test database with this schema as search path.
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let sep = if self.base.contains('?') { '&' } else { '?' };
         format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
     }

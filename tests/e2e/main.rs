@@ -5,6 +5,8 @@
 //! in parallel. Build the binary first (`cargo build -p switchyard-gateway`); if it is missing
 //! the support crate builds it once.
 //!
+//! - [`admission`] — rate limits and budgets: exact across three replicas sharing Redis and
+//!   PostgreSQL, budget resets, streams that settle when the client leaves.
 //! - [`cache`] — the response cache: hits, stream replay, controls, admin routes, shared Redis.
 //! - [`chat`] — non-streaming chat: body, usage, response headers, what reaches the upstream,
 //!   key headers, path forms.
@@ -31,6 +33,7 @@
     reason = "end-to-end test crate: helpers panic with context, like the tests themselves"
 )]
 
+mod admission;
 mod cache;
 mod chat;
 mod common;

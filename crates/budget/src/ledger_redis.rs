@@ -58,7 +58,7 @@ impl RedisLedgerSettings {
         Self {
             url: url.into(),
             prefix: "switchyard".to_owned(),
-            op_timeout: Duration::from_millis(100),
+            op_timeout: Duration::from_millis(500),
             lease: Duration::from_secs(600),
             pool_size: 4,
         }
@@ -67,6 +67,8 @@ impl RedisLedgerSettings {
 
 /// Bound on commands queued while Redis is slow (then they fail fast).
 const MAX_QUEUED_COMMANDS: usize = 10_000;
+/// After start-up, how long requests wait for the first connection rather than fail at once.
+const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// Budget counters outlive their period by a day (late settlements still land).
 const BUDGET_GRACE_SECS: u64 = 86_400;
 /// Budget counters without a period live a week past their last use.
@@ -294,6 +296,9 @@ impl Script {
 #[derive(Clone)]
 pub struct RedisLedger {
     pool: Pool,
+    /// When the pool was created: right after start-up, a request waits (bounded) for the
+    /// first connection instead of failing at once.
+    created: tokio::time::Instant,
     admit: Script,
     settle: Script,
     settings: RedisLedgerSettings,
@@ -335,6 +340,7 @@ impl RedisLedger {
         drop(pool.connect());
         Ok(Self {
             pool,
+            created: tokio::time::Instant::now(),
             admit: Script::new(ADMIT_LUA),
             settle: Script::new(SETTLE_LUA),
             settings,
@@ -395,7 +401,10 @@ impl RedisLedger {
         args: Vec<String>,
     ) -> Result<Vec<String>, RedisLedgerError> {
         if !self.is_connected() {
-            return Err(RedisLedgerError::Disconnected);
+            let starting = self.created.elapsed() < STARTUP_GRACE;
+            if !starting || !self.wait_connected(self.settings.op_timeout).await {
+                return Err(RedisLedgerError::Disconnected);
+            }
         }
         let client = self.pool.next_connected();
         let call = script.run(client, keys, args);

@@ -225,7 +225,8 @@ impl AdmissionSettings {
     /// (`cache_params`). Switchyard-only keys in `general_settings`: `admission_redis_prefix`
     /// (key namespace, default `switchyard`), `admission_redis_fail_mode` (`open`, the default:
     /// count locally while Redis is unreachable; `closed`: refuse), `admission_lease_seconds`
-    /// (how long a dead replica's reservations live, default 600).
+    /// (how long a dead replica's reservations live, default 600), `admission_redis_timeout_ms`
+    /// (bound on one admission round trip, default 500).
     pub fn from_config(config: &switchyard::config::Config) -> Self {
         let litellm = &config.litellm_settings.other;
         let general = &config.general_settings.other;
@@ -259,6 +260,10 @@ impl AdmissionSettings {
             }
             if let Some(lease) = number(general, "admission_lease_seconds").filter(|s| *s >= 1.0) {
                 settings.lease = Duration::from_secs_f64(lease);
+            }
+            if let Some(ms) = number(general, "admission_redis_timeout_ms").filter(|ms| *ms >= 1.0)
+            {
+                settings.op_timeout = Duration::from_secs_f64(ms / 1000.0);
             }
             settings
         });
@@ -1361,8 +1366,10 @@ impl Admitted {
         }
     }
 
-    /// Settles a non-streamed call from the engine's outcome (cost 0 for a failure).
-    pub fn settle_json<T: ReportsUsage>(
+    /// Settles a non-streamed call from the engine's outcome (cost 0 for a failure), before
+    /// the answer goes out: a client that sends its next request after reading this answer
+    /// finds the real cost counted, not the reservation.
+    pub async fn settle_json<T: ReportsUsage>(
         mut self,
         outcome: &Result<switchyard::Response<T>, switchyard::Error>,
     ) {
@@ -1377,7 +1384,13 @@ impl Admitted {
             Err(_) => Actual::default(),
         };
         if let Some(ticket) = self.ticket.take() {
-            self.admission.settle(ticket, actual);
+            let settled = self
+                .admission
+                .inner
+                .ledger
+                .settle(&ticket, actual, now_ms())
+                .await;
+            self.admission.alert_on(&settled);
         }
     }
 

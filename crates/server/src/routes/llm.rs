@@ -230,7 +230,7 @@ async fn serve_chat(
         )
     } else {
         let outcome = engine.chat(request, options).await;
-        json_response(outcome, admitted, &call_id, started)
+        json_response(outcome, admitted, &call_id, started).await
     }
 }
 
@@ -256,7 +256,7 @@ async fn serve_completion(
         )
     } else {
         let outcome = engine.completion(request, options).await;
-        json_response(outcome, admitted, &call_id, started)
+        json_response(outcome, admitted, &call_id, started).await
     }
 }
 
@@ -273,11 +273,11 @@ async fn serve_embeddings(
         Err(refusal) => return refusal,
     };
     let outcome = gateway.engine().embeddings(request, options).await;
-    json_response(outcome, admitted, &call_id, started)
+    json_response(outcome, admitted, &call_id, started).await
 }
 
 /// A JSON answer: settled with its real cost now, rate-limit headers added.
-fn json_response<T: serde::Serialize + crate::admission::ReportsUsage>(
+async fn json_response<T: serde::Serialize + crate::admission::ReportsUsage>(
     outcome: Result<switchyard::Response<T>, switchyard::Error>,
     admitted: Admitted,
     call_id: &str,
@@ -285,7 +285,7 @@ fn json_response<T: serde::Serialize + crate::admission::ReportsUsage>(
 ) -> Response {
     let mut headers = http::HeaderMap::new();
     admitted.add_headers(&mut headers);
-    admitted.settle_json(&outcome);
+    admitted.settle_json(&outcome).await;
     let mut response = respond::json_outcome(outcome, call_id, started);
     response.headers_mut().extend(headers);
     response
