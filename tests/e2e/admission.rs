@@ -420,3 +420,69 @@ fn statuses(answers: &[(StatusCode, reqwest::header::HeaderMap, Value)]) -> Vec<
         .map(|(status, _, _)| status.as_u16())
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_budgets_refuse_and_alert_the_webhook_once_per_threshold() {
+    let upstream = mock().await;
+    // Any mock records every request, whatever its path: it doubles as the webhook receiver.
+    let hooks = mock().await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let general = format!(
+        "  alert_to_webhook_url: {{budget_alerts: \"{}/budget-hook\"}}\n",
+        hooks.base_url()
+    );
+    let gateway = Gateway::start_with(
+        &config(&upstream, &general, ""),
+        &["--data-dir", data.path().to_str().expect("utf-8 path")],
+        &[],
+    );
+    let (status, _, team) = send_json(gateway.post(
+        "/team/new",
+        &json!({"team_id": "t-alerts", "max_budget": 0.02, "soft_budget": 0.01}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{team}");
+    let key = generate_key(&gateway, json!({"team_id": "t-alerts"})).await;
+    // 0.006 a call: 0.012 crosses the soft budget, 0.018 crosses 90 %, 0.024 the budget.
+    for _ in 0..4 {
+        let (status, _, body) = chat(&gateway, &key, &priced_chat()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, _, body) = chat(&gateway, &key, &priced_chat()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["type"], "budget_exceeded");
+    assert!(body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .starts_with("Budget has been exceeded! Team=t-alerts Current cost: "));
+    assert!(
+        hooks
+            .wait_until(Duration::from_secs(5), |hooks| hooks.recorded().len() >= 3)
+            .await,
+        "alerts: {:?}",
+        hooks.recorded()
+    );
+    // Nothing more arrives: each threshold alerts once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let texts: Vec<String> = hooks
+        .recorded()
+        .iter()
+        .map(|hook| {
+            assert_eq!(hook.method, "POST");
+            assert!(hook.path.ends_with("/budget-hook"), "{}", hook.path);
+            hook.body["text"].as_str().expect("slack text").to_owned()
+        })
+        .collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    for (title, text) in [
+        "Soft Budget Crossed",
+        "Budget Nearly Spent (90%)",
+        "Budget Crossed",
+    ]
+    .iter()
+    .zip(&texts)
+    {
+        assert!(text.starts_with(title), "{text}");
+        assert!(text.contains("team: t-alerts"), "{text}");
+    }
+}

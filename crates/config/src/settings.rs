@@ -645,14 +645,9 @@ fn parse_litellm_settings(
         other: Map::new(),
     };
     // The response cache reads its own keys from `other` (switchyard-cache).
-    unsupported.extend(
-        fields
-            .rest_paths()
-            .into_iter()
-            .filter(|path| {
-                !CACHE_KEYS.contains(&path.as_str()) && !ADMISSION_KEYS.contains(&path.as_str())
-            }),
-    );
+    unsupported.extend(fields.rest_paths().into_iter().filter(|path| {
+        !CACHE_KEYS.contains(&path.as_str()) && !ADMISSION_KEYS.contains(&path.as_str())
+    }));
     Ok(LitellmSettings {
         other: fields.into_rest(),
         ..settings
