@@ -486,3 +486,49 @@ async fn team_budgets_refuse_and_alert_the_webhook_once_per_threshold() {
         assert!(text.contains("team: t-alerts"), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_user_and_proxy_budgets_apply_to_the_master_key_too() {
+    let upstream = mock().await;
+    let data = tempfile::tempdir().expect("temp dir");
+    // Less than one call per end user; the proxy affords three calls in all.
+    let sections = format!(
+        "litellm_settings:\n  max_end_user_budget: {}\n  max_budget: {}\n",
+        COST_PER_CALL / 2.0,
+        COST_PER_CALL * 2.5
+    );
+    let gateway = Gateway::start_with(
+        &config(&upstream, "", &sections),
+        &["--data-dir", data.path().to_str().expect("utf-8 path")],
+        &[],
+    );
+    assert!(
+        !gateway.log().contains("max_budget"),
+        "read, so not listed as unsupported: {}",
+        gateway.log()
+    );
+    let as_customer = |user: &str| {
+        let mut body = priced_chat();
+        body["user"] = json!(user);
+        body
+    };
+    let (status, _, body) = chat(&gateway, MASTER_KEY, &as_customer("cust-1")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = chat(&gateway, MASTER_KEY, &as_customer("cust-1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .starts_with("ExceededBudget: End User=cust-1 over budget. Spend="));
+    // Another customer has its own budget, until the proxy's runs out.
+    for customer in ["cust-2", "cust-3"] {
+        let (status, _, body) = chat(&gateway, MASTER_KEY, &as_customer(customer)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, _, body) = chat(&gateway, MASTER_KEY, &as_customer("cust-4")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .starts_with("Budget has been exceeded! Current cost: "));
+}
