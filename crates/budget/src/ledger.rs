@@ -260,6 +260,21 @@ impl Ledger {
         }
     }
 
+    /// Whether this replica is the first to claim `name` within `ttl` (shared through Redis
+    /// when configured; without Redis, or when it fails, every replica claims for itself).
+    pub async fn claim_once(&self, name: &str, ttl: Duration) -> bool {
+        match &self.redis {
+            Some(redis) => match redis.claim_once(name, ttl).await {
+                Ok(first) => first,
+                Err(error) => {
+                    self.note_redis_failure(&error);
+                    true
+                }
+            },
+            None => true,
+        }
+    }
+
     /// Settles at once, without awaiting, when the ticket's counters are in process (or
     /// there were none); `None` when it needs [`Ledger::settle`] (Redis).
     pub fn try_settle_now(

@@ -500,6 +500,29 @@ impl RedisLedger {
             .collect())
     }
 
+    /// `SET name 1 NX EX ttl`: true for the first caller across replicas (one alert per
+    /// threshold per period, whichever replica crosses it).
+    pub async fn claim_once(&self, name: &str, ttl: Duration) -> Result<bool, RedisLedgerError> {
+        use fred::interfaces::KeysInterface;
+        use fred::types::{Expiration, SetOptions};
+        if !self.is_connected() {
+            return Err(RedisLedgerError::Disconnected);
+        }
+        let key = self.key(&format!("once:{name}"));
+        let seconds = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+        let call = self.pool.next_connected().set::<Option<String>, _, _>(
+            key,
+            "1",
+            Some(Expiration::EX(seconds)),
+            Some(SetOptions::NX),
+            false,
+        );
+        match tokio::time::timeout(self.settings.op_timeout, call).await {
+            Err(_) => Err(RedisLedgerError::Timeout(self.settings.op_timeout)),
+            Ok(reply) => Ok(reply?.is_some()),
+        }
+    }
+
     /// Deletes every key under this ledger's prefix (tests use a unique prefix each). Never
     /// `FLUSHDB`: the Redis is shared.
     pub async fn delete_all_keys(&self) -> Result<u64, RedisLedgerError> {

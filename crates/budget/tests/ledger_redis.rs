@@ -327,3 +327,21 @@ async fn an_unreachable_redis_fails_open_or_closed_as_configured() {
         Err(Refusal::Unavailable { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_claim_is_won_by_one_replica_only() {
+    let prefix = unique_prefix("claim");
+    let first = Ledger::with_redis(connected(&prefix).await, FailMode::Open);
+    let second = Ledger::with_redis(connected(&prefix).await, FailMode::Open);
+    let ttl = Duration::from_secs(60);
+    assert!(first.claim_once("alert:team-1#Budget Crossed", ttl).await);
+    assert!(!second.claim_once("alert:team-1#Budget Crossed", ttl).await);
+    assert!(
+        second
+            .claim_once("alert:team-1#Soft Budget Crossed", ttl)
+            .await
+    );
+    // Without Redis every replica decides for itself.
+    assert!(Ledger::local().claim_once("anything", ttl).await);
+    connected(&prefix).await.delete_all_keys().await.unwrap();
+}

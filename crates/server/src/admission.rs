@@ -65,6 +65,8 @@ const DEFAULT_RESERVED_OUTPUT_TOKENS: u64 = 4_096;
 const COMPLETIONS_DEFAULT_MAX_TOKENS: u64 = 16;
 /// Share of `max_budget` at which a "budget nearly spent" alert is sent.
 const NEAR_BUDGET_SHARE: f64 = 0.9;
+/// How long an alert claim lasts past its budget period (or alone, without a period).
+const ALERT_CLAIM_WITHOUT_PERIOD_MS: u64 = 24 * 3_600 * 1_000;
 /// Bound on one alert POST.
 const ALERT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -962,7 +964,20 @@ impl Admission {
                     .http
                     .post(&alert.webhook_url)
                     .json(&serde_json::json!({ "text": text }));
+                // Shared with the other replicas through Redis: one alert per threshold and
+                // period, whichever replica crosses it.
+                let claim = format!("alert:{}#{title}", rule.counter_key());
+                let claim_ttl = Duration::from_millis(
+                    rule.period_end_ms
+                        .map_or(ALERT_CLAIM_WITHOUT_PERIOD_MS, |end| {
+                            end.saturating_sub(now_ms()) + ALERT_CLAIM_WITHOUT_PERIOD_MS
+                        }),
+                );
+                let admission = self.clone();
                 self.inner.tasks.spawn(async move {
+                    if !admission.inner.ledger.claim_once(&claim, claim_ttl).await {
+                        return;
+                    }
                     match request.send().await {
                         Ok(response) if response.status().is_success() => {}
                         Ok(response) => {

@@ -62,7 +62,7 @@ pub async fn serve(
     });
     let server = std::future::IntoFuture::into_future(server);
     tokio::pin!(server);
-    tokio::select! {
+    let outcome = tokio::select! {
         result = &mut server => result,
         () = async {
             if stopping_rx.await.is_ok() {
@@ -74,5 +74,16 @@ pub async fn serve(
             tracing::warn!(grace_secs = grace.as_secs_f64(), "in-flight requests still running after the grace period; stopping");
             Ok(())
         }
+    };
+    // Settlements in Redis, budget resets and alerts still on their way.
+    if tokio::time::timeout(ADMISSION_DRAIN, gateway.admission().drain())
+        .await
+        .is_err()
+    {
+        tracing::warn!("budget settlements or alerts still pending at exit");
     }
+    outcome
 }
+
+/// Bound on finishing admission's background work at shutdown.
+const ADMISSION_DRAIN: Duration = Duration::from_secs(5);
