@@ -883,15 +883,8 @@ impl Admission {
             return;
         };
         let marker = format!("{:?}@{}", reset.target, reset.period_end.timestamp());
-        {
-            let mut sent = self
-                .inner
-                .resets_sent
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if !sent.insert(marker) {
-                return;
-            }
+        if !first_time(&self.inner.resets_sent, marker) {
+            return;
         }
         self.inner.tasks.spawn(async move {
             if let Err(error) = apply_reset(&store, &reset).await {
@@ -940,13 +933,7 @@ impl Admission {
                     continue;
                 }
                 let marker = format!("{}#{title}", rule.counter_key());
-                let first = self
-                    .inner
-                    .alerts_sent
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(marker);
-                if !first {
+                if !first_time(&self.inner.alerts_sent, marker) {
                     continue;
                 }
                 let text = format!(
@@ -998,6 +985,19 @@ impl Admission {
             .get(deployment_id)
             .map_or(0.0, |price| cost_of(usage, price))
     }
+}
+
+/// Markers remembered at most; past it the set starts over. A repeat then costs one idempotent
+/// store write, or one Redis claim for an alert (without Redis, possibly a repeated alert).
+const MAX_MARKERS: usize = 100_000;
+
+/// Records `marker`; false when it was already there.
+fn first_time(set: &Mutex<HashSet<String>>, marker: String) -> bool {
+    let mut set = set.lock().unwrap_or_else(PoisonError::into_inner);
+    if set.len() >= MAX_MARKERS {
+        set.clear();
+    }
+    set.insert(marker)
 }
 
 async fn apply_reset(store: &Store, reset: &PendingReset) -> Result<(), StoreError> {
