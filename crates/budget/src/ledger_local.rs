@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::ledger::{Actual, AdmissionRequest, Backend, Refusal, SettledBudget, Ticket};
+use crate::ledger::{
+    Actual, AdmissionRequest, Backend, BudgetRule, Refusal, SettledBudget, Ticket,
+};
 use crate::limits::{
     bucket_of, seconds_until_bucket_expires, LimitKind, LimitStatus, SlidingWindow,
 };
@@ -63,9 +65,18 @@ impl LocalLedger {
             sweep(state, now_ms);
         }
         let mut statuses = Vec::new();
+        let level_keys: Vec<String> = request.limits.iter().map(|r| r.scope.to_string()).collect();
+        let budget_keys: Vec<String> = request
+            .budgets
+            .iter()
+            .map(BudgetRule::counter_key)
+            .collect();
         // Check every level first; nothing is recorded unless all have room.
-        for rule in &request.limits {
-            let counters = state.levels.entry(rule.scope.to_string()).or_default();
+        for (rule, key) in request.limits.iter().zip(&level_keys) {
+            let counters = match state.levels.get_mut(key) {
+                Some(counters) => counters,
+                None => state.levels.entry(key.clone()).or_default(),
+            };
             let limits = rule.limits;
             if let Some(rpm) = limits.rpm {
                 let used = counters.requests.total(now_ms);
@@ -134,8 +145,10 @@ impl LocalLedger {
             }
         }
         // All levels have room: record the request on each.
-        for rule in &request.limits {
-            let counters = state.levels.entry(rule.scope.to_string()).or_default();
+        for (rule, key) in request.limits.iter().zip(&level_keys) {
+            let Some(counters) = state.levels.get_mut(key) else {
+                continue;
+            };
             if rule.limits.rpm.is_some() {
                 counters.requests.add(now_ms, 1);
             }
@@ -146,8 +159,8 @@ impl LocalLedger {
                 counters.in_flight += 1;
             }
         }
-        for rule in &request.budgets {
-            if let Some(counter) = state.budgets.get_mut(&rule.counter_key()) {
+        for key in &budget_keys {
+            if let Some(counter) = state.budgets.get_mut(key) {
                 counter.reserved += request.reserve_cost;
             }
         }
