@@ -6,6 +6,8 @@
 //! the support crate builds it once.
 //!
 //! - [`bedrock`] — Bedrock deployments against a mock that verifies SigV4 signatures.
+//! - [`admission`] — rate limits and budgets: exact across three replicas sharing Redis and
+//!   PostgreSQL, budget resets, streams that settle when the client leaves.
 //! - [`cache`] — the response cache: hits, stream replay, controls, admin routes, shared Redis.
 //! - [`chat`] — non-streaming chat: body, usage, response headers, what reaches the upstream,
 //!   key headers, path forms.
@@ -45,6 +47,7 @@
     reason = "end-to-end test crate: helpers panic with context, like the tests themselves"
 )]
 
+mod admission;
 mod bedrock;
 mod cache;
 mod chat;
@@ -64,9 +67,9 @@ mod reliability;
 mod replicas;
 mod roles;
 mod routing;
-mod spend;
 mod security;
 mod shared_state;
+mod spend;
 mod strategies;
 mod streaming;
 mod users;

@@ -9,14 +9,29 @@
 //! - [`cost_of`] / [`cost_breakdown`]: LiteLLM's cost formula over a provider's reported
 //!   [`Usage`](switchyard_llm_types::Usage).
 //! - [`estimate`]: a documented chars/4 token *estimate* for providers that report no usage.
+//! - [`Ledger`] (`ledger*.rs`): admission — rate limits ([`limits`]) and budgets checked and
+//!   reserved before a call, settled with the real cost after it; in process
+//!   ([`LocalLedger`]) or in Redis ([`RedisLedger`], one Lua script per request).
+//! - [`BudgetDuration`], [`current_period_end`]: `budget_duration` and budget resets.
 
 mod cost;
 mod error;
 pub mod estimate;
+mod ledger;
+mod ledger_local;
+mod ledger_period;
+mod ledger_redis;
+pub mod limits;
 mod price;
 
 pub use cost::{cost_breakdown, cost_of, CostBreakdown, TokenCounts};
 pub use error::BudgetError;
+pub use ledger::{
+    Actual, AdmissionRequest, Backend, BudgetRule, FailMode, Ledger, Refusal, SettledBudget, Ticket,
+};
+pub use ledger_local::LocalLedger;
+pub use ledger_period::{current_period_end, spend_in_current_period, BudgetDuration};
+pub use ledger_redis::{RedisLedger, RedisLedgerError, RedisLedgerSettings};
 pub use price::{ModelPrice, PriceLookup, PriceMap, PriceSource, TierRates, SHIPPED_PRICES_JSON};
 
 #[cfg(test)]

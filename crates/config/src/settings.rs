@@ -349,6 +349,25 @@ fn is_price_key(key: &str) -> bool {
 /// `litellm_settings` keys the response cache reads from [`LitellmSettings::other`].
 const CACHE_KEYS: &[&str] = &["litellm_settings.cache", "litellm_settings.cache_params"];
 
+/// Keys the admission stage (rate limits, budgets, alerts; switchyard-server) reads from the
+/// sections' `other` maps.
+const ADMISSION_KEYS: &[&str] = &[
+    "litellm_settings.max_budget",
+    "litellm_settings.budget_duration",
+    "litellm_settings.max_end_user_budget",
+    "general_settings.global_max_parallel_requests",
+    "general_settings.alert_to_webhook_url",
+    "general_settings.alerting",
+    "general_settings.admission_redis_prefix",
+    "general_settings.admission_redis_fail_mode",
+    "general_settings.admission_redis_timeout_ms",
+    "general_settings.admission_lease_seconds",
+    "router_settings.redis_host",
+    "router_settings.redis_port",
+    "router_settings.redis_password",
+    "router_settings.redis_url",
+];
+
 /// Top-level keys LiteLLM knows that Switchyard does not act on yet (listed as unsupported).
 const KNOWN_TOP_LEVEL: &[&str] = &[
     "model_list",
@@ -738,7 +757,12 @@ fn parse_router_settings(
         redis: parse_router_redis(&mut fields)?,
         other: Map::new(),
     };
-    unsupported.extend(fields.rest_paths());
+    unsupported.extend(
+        fields
+            .rest_paths()
+            .into_iter()
+            .filter(|path| !ADMISSION_KEYS.contains(&path.as_str())),
+    );
     Ok(RouterSettings {
         other: fields.into_rest(),
         ..settings
@@ -760,12 +784,9 @@ fn parse_litellm_settings(
         other: Map::new(),
     };
     // The response cache reads its own keys from `other` (switchyard-cache).
-    unsupported.extend(
-        fields
-            .rest_paths()
-            .into_iter()
-            .filter(|path| !CACHE_KEYS.contains(&path.as_str())),
-    );
+    unsupported.extend(fields.rest_paths().into_iter().filter(|path| {
+        !CACHE_KEYS.contains(&path.as_str()) && !ADMISSION_KEYS.contains(&path.as_str())
+    }));
     Ok(LitellmSettings {
         other: fields.into_rest(),
         ..settings
@@ -790,7 +811,12 @@ fn parse_general_settings(
         proxy_batch_write_at: fields.take("proxy_batch_write_at")?,
         other: Map::new(),
     };
-    unsupported.extend(fields.rest_paths());
+    unsupported.extend(
+        fields
+            .rest_paths()
+            .into_iter()
+            .filter(|path| !ADMISSION_KEYS.contains(&path.as_str())),
+    );
     Ok(GeneralSettings {
         other: fields.into_rest(),
         ..settings
@@ -913,7 +939,7 @@ model_list:
   - model_name: m
     litellm_params: {model: openai/m, input_cost_per_token: 0.1, order_by: x}
 router_settings: {redis_host: localhost, routing_strategy: provider-budget-routing, cache_kwargs: {}}
-litellm_settings: {cache: true, success_callback: [langfuse]}
+litellm_settings: {cache: true, success_callback: [langfuse], max_budget: 10}
 general_settings: {database_url: "postgres://x", enforce_user_param: true}
 guardrails: []
 "#,
@@ -941,6 +967,10 @@ guardrails: []
             .unsupported
             .iter()
             .any(|k| k.contains("provider-budget-routing")));
+        // Read by the admission stage (rate limits and budgets).
+        for read in ["router_settings.redis_host", "litellm_settings.max_budget"] {
+            assert!(!config.unsupported.iter().any(|k| k == read), "{read}");
+        }
         assert!(!config
             .unsupported
             .iter()

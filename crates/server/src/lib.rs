@@ -10,8 +10,13 @@
 //!    models against the requested model before routing.
 //! 3. [`extract::JsonBody`] reads the body within the size limit and parses it, turning
 //!    malformed or invalid JSON into an OpenAI-style 400.
-//! 4. The route handler ([`routes`]) calls the engine, which resolves the model, picks a
-//!    deployment and calls its provider.
+//! 4. [`admission`] checks rate limits and budgets on every level the call touches (key,
+//!    user, team, member, organization, end user, per-model, proxy) and reserves its most
+//!    possible cost — in memory, or in Redis in one script — or answers 429 / 400
+//!    `budget_exceeded`. The route handler ([`routes`]) then calls the engine, which resolves
+//!    the model, picks a deployment and calls its provider; the admission guard settles the
+//!    real cost when the answer is complete (for streams, when the stream ends or the client
+//!    leaves).
 //! 5. [`respond`] writes the body with the `x-litellm-*` headers; streams go through [`sse`],
 //!    chunk by chunk as they arrive, and end with `data: [DONE]`.
 //! 6. Any error anywhere becomes JSON in exactly one place: [`error::ApiError`].
@@ -19,11 +24,11 @@
 //!    answer was built, the stream ended or was dropped, or the call failed; the spend row
 //!    goes to the batch writer off the request path.
 //!
-//! Later stages (limits, budgets, guardrails, cache) run inside the engine between steps 3
-//! and 5. The management API (`/key/*`, `/user/*`, `/team/*`) lives in [`routes::keys`],
+//! Later stages (guardrails, cache) run inside the engine between steps 4 and 5. The management API (`/key/*`, `/user/*`, `/team/*`) lives in [`routes::keys`],
 //! [`routes::users`] and [`routes::teams`] over the [`switchyard_store::Store`].
 
 pub mod accounting;
+pub mod admission;
 pub mod auth;
 pub mod error;
 pub mod extract;

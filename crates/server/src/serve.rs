@@ -76,10 +76,20 @@ pub async fn serve(
             Ok(())
         }
     };
+    // Settlements in Redis, budget resets and alerts still on their way.
+    if tokio::time::timeout(ADMISSION_DRAIN, gateway.admission().drain())
+        .await
+        .is_err()
+    {
+        tracing::warn!("budget settlements or alerts still pending at exit");
+    }
     // Every finished call's spend is written before the process exits.
     gateway.flush_spend(SPEND_FLUSH_DEADLINE).await;
     served
 }
+
+/// Bound on finishing admission's background work at shutdown.
+const ADMISSION_DRAIN: Duration = Duration::from_secs(5);
 
 /// How long shutdown waits for queued spend rows to reach the database.
 const SPEND_FLUSH_DEADLINE: Duration = Duration::from_secs(10);

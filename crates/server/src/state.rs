@@ -9,6 +9,7 @@ use switchyard::Switchyard;
 use switchyard_store::Store;
 
 use crate::accounting::Accounting;
+use crate::admission::Admission;
 use crate::auth::Authenticator;
 use crate::key_sync::{self, KeySync};
 use crate::virtual_keys::{VirtualKeys, DEFAULT_TTL};
@@ -66,6 +67,8 @@ struct Inner {
     store: Option<Store>,
     /// Spend accounting (the batch spend writer), when a store is open.
     accounting: Option<Accounting>,
+    /// Rate limits and budgets: checked before each LLM call, settled after it.
+    admission: Admission,
     draining: AtomicBool,
 }
 
@@ -112,11 +115,7 @@ impl Gateway {
             None => Authenticator::disabled(),
         };
         if let Some(store) = &store {
-            let ttl = general
-                .user_api_key_cache_ttl
-                .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-                .filter(|ttl| !ttl.is_zero())
-                .unwrap_or(DEFAULT_TTL);
+            let ttl = key_cache_ttl(&engine);
             let keys =
                 key_sync::start(VirtualKeys::new(store.clone(), ttl), &key_sync_for(&engine));
             authenticator = authenticator.with_virtual_keys(keys);
@@ -191,6 +190,7 @@ impl Gateway {
                     config.general_settings.store_prompts_in_spend_logs,
                 )
             });
+        let admission = Admission::new(&engine, store.clone(), key_cache_ttl(&engine));
         Self {
             inner: Arc::new(Inner {
                 engine,
@@ -198,6 +198,7 @@ impl Gateway {
                 options,
                 store,
                 accounting,
+                admission,
                 draining: AtomicBool::new(false),
             }),
         }
@@ -214,6 +215,11 @@ impl Gateway {
             Some(accounting) => accounting.writer().shutdown(deadline).await,
             None => true,
         }
+    }
+
+    /// Rate limits and budgets.
+    pub fn admission(&self) -> &Admission {
+        &self.inner.admission
     }
 
     pub fn engine(&self) -> &Switchyard {
@@ -246,4 +252,15 @@ impl Gateway {
     pub fn router(&self) -> axum::Router {
         crate::routes::router(self.clone())
     }
+}
+
+/// `general_settings.user_api_key_cache_ttl`: how stale cached keys (and end users) may get.
+fn key_cache_ttl(engine: &Switchyard) -> Duration {
+    engine
+        .config()
+        .general_settings
+        .user_api_key_cache_ttl
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|ttl| !ttl.is_zero())
+        .unwrap_or(DEFAULT_TTL)
 }

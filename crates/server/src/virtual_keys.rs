@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use moka::future::Cache;
 use switchyard_llm_types::ErrorKind;
-use switchyard_store::{EndUserRow, KeyRow, OrganizationRow, Store, StoreError, TeamRow, UserRow};
+use switchyard_store::{EndUserRow, KeyRow, OrganizationRow, Store, StoreError, TeamRow};
 
 use crate::error::ApiError;
 use crate::key_sync::{Change, Peers};
@@ -56,6 +56,8 @@ pub struct ResolvedKey {
     pub owner_role: Option<String>,
     /// The organization whose model list applies: the team's, else the key's own.
     pub organization: Option<OrganizationSummary>,
+    /// Team, user, membership and organization rows, for rate limits and budgets.
+    pub owners: crate::admission::Owners,
 }
 
 /// The parts of an organization row the hot path reads.
@@ -292,20 +294,11 @@ async fn load(store: &Store, token: &str) -> Result<Option<Arc<ResolvedKey>>, St
     let Some(row) = store.key_by_hash(token).await? else {
         return Ok(None);
     };
-    let team = match non_empty(&row.team_id) {
-        Some(team_id) => store.get::<TeamRow>(&[team_id]).await?,
-        None => None,
-    };
-    let owner_role = match non_empty(&row.user_id) {
-        Some(user_id) => store
-            .get::<UserRow>(&[user_id])
-            .await?
-            .and_then(|user| user.user_role),
-        None => None,
-    };
+    let owners = crate::admission::load_owners(store, &row).await?;
+    let team = owners.team.as_ref();
+    let owner_role = owners.user.as_ref().and_then(|user| user.user_role.clone());
     // LiteLLM checks the organization of the key's team, else the key's own.
     let organization_id = team
-        .as_ref()
         .and_then(|t| non_empty(&t.organization_id))
         .or_else(|| non_empty(&row.organization_id));
     let organization = match organization_id {
@@ -319,10 +312,11 @@ async fn load(store: &Store, token: &str) -> Result<Option<Arc<ResolvedKey>>, St
         None => None,
     };
     Ok(Some(Arc::new(ResolvedKey {
+        team: team.map(TeamSummary::from),
         row,
-        team: team.as_ref().map(TeamSummary::from),
         owner_role,
         organization,
+        owners,
     })))
 }
 
@@ -475,6 +469,7 @@ mod tests {
             }),
             owner_role: None,
             organization: None,
+            owners: crate::admission::Owners::default(),
         }
     }
 
@@ -549,6 +544,7 @@ mod tests {
             team: None,
             owner_role: None,
             organization: None,
+            owners: crate::admission::Owners::default(),
         })
     }
 

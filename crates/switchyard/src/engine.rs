@@ -249,6 +249,11 @@ impl Switchyard {
         &self.inner.config
     }
 
+    /// The price table calls are costed with (admission prices its reservations from it).
+    pub fn prices(&self) -> &PriceMap {
+        &self.inner.prices
+    }
+
     /// The response cache, when `litellm_settings.cache` is on (for `/cache/*` admin routes).
     pub fn cache(&self) -> Option<&ResponseCache> {
         self.inner.cache.as_ref()

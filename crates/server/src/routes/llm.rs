@@ -6,6 +6,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::response::Response;
 use bytes::Bytes;
 use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -18,6 +19,7 @@ use switchyard_providers::ChunkStream;
 use crate::accounting::metered::metered;
 use crate::accounting::record::{request_metadata, request_tags};
 use crate::accounting::{CallAccount, CallRequest, ClientIp};
+use crate::admission::{Admitted, CallShape, ReportsUsage};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{parse_json, JsonBody};
@@ -99,7 +101,7 @@ pub async fn chat(
     if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
         return call.fail(error);
     }
-    serve_chat(&gateway, request, &options, call).await
+    serve_chat(&gateway, &caller, request, &options, call).await
 }
 
 pub async fn completion(
@@ -120,7 +122,7 @@ pub async fn completion(
     if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
         return call.fail(error);
     }
-    serve_completion(&gateway, request, &options, call).await
+    serve_completion(&gateway, &caller, request, &options, call).await
 }
 
 pub async fn embeddings(
@@ -141,7 +143,7 @@ pub async fn embeddings(
     if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
         return call.fail(error);
     }
-    serve_embeddings(&gateway, request, &options, call).await
+    serve_embeddings(&gateway, &caller, request, &options, call).await
 }
 
 pub async fn chat_for_path_model(
@@ -158,7 +160,7 @@ pub async fn chat_for_path_model(
             if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
                 return call.fail(error);
             }
-            serve_chat(&gateway, request, &options, call).await
+            serve_chat(&gateway, &caller, request, &options, call).await
         }
         Err(error) => path_failure(&gateway, &caller, "acompletion", model, client_ip, error),
     }
@@ -182,7 +184,7 @@ pub async fn completion_for_path_model(
             if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
                 return call.fail(error);
             }
-            serve_completion(&gateway, request, &options, call).await
+            serve_completion(&gateway, &caller, request, &options, call).await
         }
         Err(error) => path_failure(
             &gateway,
@@ -213,7 +215,7 @@ pub async fn embeddings_for_path_model(
             if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
                 return call.fail(error);
             }
-            serve_embeddings(&gateway, request, &options, call).await
+            serve_embeddings(&gateway, &caller, request, &options, call).await
         }
         Err(error) => path_failure(&gateway, &caller, "aembedding", model, client_ip, error),
     }
@@ -260,14 +262,45 @@ impl Call {
         error_response(error, &self.id)
     }
 
-    /// A JSON answer (settled now) or the error.
-    fn respond_json<T: Serialize>(
+    /// Rate limits and budgets: the admission guard (which settles the real cost when the
+    /// call is over), or the refusal, logged as the call's failure.
+    async fn admit(
         self,
+        gateway: &Gateway,
+        caller: &Caller,
+        shape: &CallShape<'_>,
+    ) -> Result<(Self, Admitted), Response> {
+        match gateway
+            .admission()
+            .admit(caller, shape, gateway.engine())
+            .await
+        {
+            Ok(admitted) => Ok((self, admitted)),
+            Err(refused) => {
+                self.account.failed(&refused.error);
+                let mut response = refused.into_response();
+                if let Ok(value) = HeaderValue::from_str(&self.id) {
+                    response
+                        .headers_mut()
+                        .insert(HeaderName::from_static("x-litellm-call-id"), value);
+                }
+                Err(response)
+            }
+        }
+    }
+
+    /// A JSON answer (settled now, in the budgets and in the spend log) or the error.
+    async fn respond_json<T: Serialize + ReportsUsage>(
+        self,
+        admitted: Admitted,
         outcome: Result<switchyard::Response<T>, switchyard::Error>,
         usage: impl FnOnce(&T) -> Option<&Usage>,
         log_response: bool,
     ) -> Response {
-        match outcome {
+        let mut limit_headers = HeaderMap::new();
+        admitted.add_headers(&mut limit_headers);
+        admitted.settle_json(&outcome).await;
+        let mut response = match outcome {
             Ok(response) => {
                 let logged = log_response
                     .then(|| serde_json::to_value(&response.body).ok())
@@ -277,17 +310,25 @@ impl Call {
                 respond::json(&response.body, &response.meta, &self.id, self.started)
             }
             Err(error) => self.fail(error.into()),
-        }
+        };
+        response.headers_mut().extend(limit_headers);
+        response
     }
 
-    /// An event stream, settled when it ends or the client goes away, or the error.
+    /// An event stream, settled when it ends or the client goes away, or the error. The
+    /// admission guard sits next to the upstream so it sees the usage chunk that the meter
+    /// hides from clients that did not ask for it.
     fn respond_stream(
         self,
+        admitted: Admitted,
         outcome: Result<switchyard::Response<ChunkStream>, switchyard::Error>,
     ) -> Response {
-        match outcome {
+        let mut limit_headers = HeaderMap::new();
+        admitted.add_headers(&mut limit_headers);
+        let mut response = match outcome {
             Ok(response) => {
-                let chunks = metered(response.body, &response.meta, self.account);
+                let guarded = admitted.guard_stream(response.body, &response.meta);
+                let chunks = metered(guarded, &response.meta, self.account);
                 respond::event_stream(
                     crate::sse::body(chunks),
                     &response.meta,
@@ -296,7 +337,9 @@ impl Call {
                 )
             }
             Err(error) => self.fail(error.into()),
-        }
+        };
+        response.headers_mut().extend(limit_headers);
+        response
     }
 }
 
@@ -422,41 +465,74 @@ fn with_model<T: DeserializeOwned>(mut body: Value, model: String) -> Result<T, 
 
 async fn serve_chat(
     gateway: &Gateway,
+    caller: &Caller,
     request: ChatCompletionRequest,
     options: &RequestOptions,
     call: Call,
 ) -> Response {
+    let (call, admitted) = match call
+        .admit(gateway, caller, &CallShape::chat(&request))
+        .await
+    {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
     let engine = gateway.engine();
     if request.is_stream() {
-        call.respond_stream(engine.chat_stream(request, options).await)
+        call.respond_stream(admitted, engine.chat_stream(request, options).await)
     } else {
         let outcome = engine.chat(request, options).await;
-        call.respond_json(outcome, |body| body.usage.as_ref(), logs_prompts(gateway))
+        call.respond_json(
+            admitted,
+            outcome,
+            |body| body.usage.as_ref(),
+            logs_prompts(gateway),
+        )
+        .await
     }
 }
 
 async fn serve_completion(
     gateway: &Gateway,
+    caller: &Caller,
     request: CompletionRequest,
     options: &RequestOptions,
     call: Call,
 ) -> Response {
+    let shape = CallShape::completion(&request);
+    let (call, admitted) = match call.admit(gateway, caller, &shape).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
     let engine = gateway.engine();
     if request.is_stream() {
-        call.respond_stream(engine.completion_stream(request, options).await)
+        call.respond_stream(admitted, engine.completion_stream(request, options).await)
     } else {
         let outcome = engine.completion(request, options).await;
-        call.respond_json(outcome, |body| body.usage.as_ref(), logs_prompts(gateway))
+        call.respond_json(
+            admitted,
+            outcome,
+            |body| body.usage.as_ref(),
+            logs_prompts(gateway),
+        )
+        .await
     }
 }
 
 async fn serve_embeddings(
     gateway: &Gateway,
+    caller: &Caller,
     request: EmbeddingRequest,
     options: &RequestOptions,
     call: Call,
 ) -> Response {
+    let shape = CallShape::embeddings(&request);
+    let (call, admitted) = match call.admit(gateway, caller, &shape).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
     let outcome = gateway.engine().embeddings(request, options).await;
     // Embedding vectors are large and not what a spend log is for: never logged.
-    call.respond_json(outcome, |body| body.usage.as_ref(), false)
+    call.respond_json(admitted, outcome, |body| body.usage.as_ref(), false)
+        .await
 }

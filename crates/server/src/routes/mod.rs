@@ -30,9 +30,9 @@ pub mod llm;
 pub mod members;
 pub mod messages;
 pub mod models;
-pub mod spend;
 pub mod organizations;
 pub mod passthrough;
+pub mod spend;
 pub mod teams;
 pub mod users;
 

@@ -11,7 +11,7 @@ use switchyard_providers::passthrough::{
 use switchyard_providers::{CallOptions, Provider, ProviderError, Upstream};
 use switchyard_router::InFlightGuard;
 
-use super::{CachePlan, Cacheable, Operation, RequestOptions, Response, Switchyard};
+use super::{CachePlan, Cacheable, Operation, RequestOptions, Response, RoutingInput, Switchyard};
 use crate::params::GatewayParams;
 use crate::Error;
 
@@ -43,6 +43,15 @@ impl Endpoint for AudioSpeech {
 
 impl Endpoint for AudioTranscriptions {
     const PATH: &'static str = "/audio/transcriptions";
+}
+
+// Relayed bodies are not parsed, so they carry no token estimate: context-window checks and
+// `tpm` limits see them as empty, and streams among them are timed like whole answers.
+impl<E: Endpoint> RoutingInput for Relay<E> {
+    const STREAM: bool = false;
+    fn input_tokens(&self) -> u64 {
+        0
+    }
 }
 
 impl<E: Endpoint> Operation for Relay<E> {
