@@ -19,7 +19,7 @@ use switchyard_providers::ChunkStream;
 use crate::accounting::metered::metered;
 use crate::accounting::record::{request_metadata, request_tags};
 use crate::accounting::{CallAccount, CallRequest, ClientIp};
-use crate::admission::{Admitted, CallShape, ReportsUsage};
+use crate::admission::{Admitted, CallShape, Refused, ReportsUsage};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{parse_json, JsonBody};
@@ -240,14 +240,14 @@ fn path_failure(
 }
 
 /// One call in flight: its id, start and account.
-struct Call {
+pub(crate) struct Call {
     id: String,
     started: Instant,
     account: CallAccount,
 }
 
 impl Call {
-    fn open(gateway: &Gateway, caller: &Caller, request: CallRequest) -> Self {
+    pub(crate) fn open(gateway: &Gateway, caller: &Caller, request: CallRequest) -> Self {
         let id = new_call_id();
         let account = CallAccount::open(gateway, caller, &id, request);
         Self {
@@ -264,12 +264,12 @@ impl Call {
 
     /// Rate limits and budgets: the admission guard (which settles the real cost when the
     /// call is over), or the refusal, logged as the call's failure.
-    async fn admit(
+    pub(crate) async fn admit(
         self,
         gateway: &Gateway,
         caller: &Caller,
         shape: &CallShape<'_>,
-    ) -> Result<(Self, Admitted), Response> {
+    ) -> Result<(Self, Admitted), RefusedCall> {
         match gateway
             .admission()
             .admit(caller, shape, gateway.engine())
@@ -278,14 +278,79 @@ impl Call {
             Ok(admitted) => Ok((self, admitted)),
             Err(refused) => {
                 self.account.failed(&refused.error);
-                let mut response = refused.into_response();
-                if let Ok(value) = HeaderValue::from_str(&self.id) {
-                    response
-                        .headers_mut()
-                        .insert(HeaderName::from_static("x-litellm-call-id"), value);
-                }
-                Err(response)
+                Err(RefusedCall {
+                    refused,
+                    id: self.id,
+                })
             }
+        }
+    }
+
+    /// Settles a JSON outcome in the budgets and the spend log, and hands it back for the
+    /// route to render (the error already logged), with the rate-limit headers to add.
+    pub(crate) async fn settle_json<T: Serialize + ReportsUsage>(
+        self,
+        admitted: Admitted,
+        outcome: Result<switchyard::Response<T>, switchyard::Error>,
+        usage: impl FnOnce(&T) -> Option<&Usage>,
+        log_response: bool,
+    ) -> Settled<switchyard::Response<T>> {
+        let mut limit_headers = HeaderMap::new();
+        admitted.add_headers(&mut limit_headers);
+        admitted.settle_json(&outcome).await;
+        let outcome = match outcome {
+            Ok(response) => {
+                let logged = log_response
+                    .then(|| serde_json::to_value(&response.body).ok())
+                    .flatten();
+                self.account
+                    .answered(&response.meta, usage(&response.body), logged);
+                Ok(response)
+            }
+            Err(error) => {
+                let error = ApiError::from(error);
+                self.account.failed(&error);
+                Err(error)
+            }
+        };
+        Settled {
+            outcome,
+            limit_headers,
+            id: self.id,
+            started: self.started,
+        }
+    }
+
+    /// Puts a stream under the admission guard and the spend meter: both settle when it ends
+    /// or the client goes away. The guard sits next to the upstream so it sees the usage
+    /// chunk that the meter hides from clients that did not ask for it. An error is logged
+    /// and handed back.
+    pub(crate) fn settle_stream(
+        self,
+        admitted: Admitted,
+        outcome: Result<switchyard::Response<ChunkStream>, switchyard::Error>,
+    ) -> Settled<switchyard::Response<ChunkStream>> {
+        let mut limit_headers = HeaderMap::new();
+        admitted.add_headers(&mut limit_headers);
+        let outcome = match outcome {
+            Ok(mut response) => {
+                let body =
+                    std::mem::replace(&mut response.body, Box::pin(futures::stream::empty()));
+                let guarded = admitted.guard_stream(body, &response.meta);
+                response.body = metered(guarded, &response.meta, self.account);
+                Ok(response)
+            }
+            Err(error) => {
+                let error = ApiError::from(error);
+                self.account.failed(&error);
+                Err(error)
+            }
+        };
+        Settled {
+            outcome,
+            limit_headers,
+            id: self.id,
+            started: self.started,
         }
     }
 
@@ -297,48 +362,64 @@ impl Call {
         usage: impl FnOnce(&T) -> Option<&Usage>,
         log_response: bool,
     ) -> Response {
-        let mut limit_headers = HeaderMap::new();
-        admitted.add_headers(&mut limit_headers);
-        admitted.settle_json(&outcome).await;
-        let mut response = match outcome {
-            Ok(response) => {
-                let logged = log_response
-                    .then(|| serde_json::to_value(&response.body).ok())
-                    .flatten();
-                self.account
-                    .answered(&response.meta, usage(&response.body), logged);
-                respond::json(&response.body, &response.meta, &self.id, self.started)
-            }
-            Err(error) => self.fail(error.into()),
-        };
-        response.headers_mut().extend(limit_headers);
-        response
+        let settled = self
+            .settle_json(admitted, outcome, usage, log_response)
+            .await;
+        settled.render(|response, id, started| {
+            respond::json(&response.body, &response.meta, id, started)
+        })
     }
 
-    /// An event stream, settled when it ends or the client goes away, or the error. The
-    /// admission guard sits next to the upstream so it sees the usage chunk that the meter
-    /// hides from clients that did not ask for it.
+    /// An event stream, settled when it ends or the client goes away, or the error.
     fn respond_stream(
         self,
         admitted: Admitted,
         outcome: Result<switchyard::Response<ChunkStream>, switchyard::Error>,
     ) -> Response {
-        let mut limit_headers = HeaderMap::new();
-        admitted.add_headers(&mut limit_headers);
-        let mut response = match outcome {
-            Ok(response) => {
-                let guarded = admitted.guard_stream(response.body, &response.meta);
-                let chunks = metered(guarded, &response.meta, self.account);
-                respond::event_stream(
-                    crate::sse::body(chunks),
-                    &response.meta,
-                    &self.id,
-                    self.started,
-                )
-            }
-            Err(error) => self.fail(error.into()),
+        self.settle_stream(admitted, outcome)
+            .render(|response, id, started| {
+                respond::event_stream(crate::sse::body(response.body), &response.meta, id, started)
+            })
+    }
+}
+
+/// A call admission refused (already logged), for its route to render.
+pub(crate) struct RefusedCall {
+    pub refused: Refused,
+    pub id: String,
+}
+
+impl RefusedCall {
+    /// The refusal in OpenAI's shape, with its headers and the call id.
+    fn into_response(self) -> Response {
+        let mut response = self.refused.into_response();
+        if let Ok(value) = HeaderValue::from_str(&self.id) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static("x-litellm-call-id"), value);
+        }
+        response
+    }
+}
+
+/// A settled call, for its route to render.
+pub(crate) struct Settled<T> {
+    pub outcome: Result<T, ApiError>,
+    /// `x-ratelimit-*` headers of the admitted call.
+    pub limit_headers: HeaderMap,
+    pub id: String,
+    pub started: Instant,
+}
+
+impl<T> Settled<T> {
+    /// Renders the answer with `answer`, or the error in OpenAI's shape; adds the limit
+    /// headers either way.
+    fn render(self, answer: impl FnOnce(T, &str, Instant) -> Response) -> Response {
+        let mut response = match self.outcome {
+            Ok(value) => answer(value, &self.id, self.started),
+            Err(error) => error_response(error, &self.id),
         };
-        response.headers_mut().extend(limit_headers);
+        response.headers_mut().extend(self.limit_headers);
         response
     }
 }
@@ -347,7 +428,7 @@ fn logs_prompts(gateway: &Gateway) -> bool {
     gateway.accounting().is_some_and(|a| a.stores_prompts())
 }
 
-fn chat_call(
+pub(crate) fn chat_call(
     gateway: &Gateway,
     request: &ChatCompletionRequest,
     client_ip: Option<String>,
@@ -475,7 +556,7 @@ async fn serve_chat(
         .await
     {
         Ok(admitted) => admitted,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let engine = gateway.engine();
     if request.is_stream() {
@@ -502,7 +583,7 @@ async fn serve_completion(
     let shape = CallShape::completion(&request);
     let (call, admitted) = match call.admit(gateway, caller, &shape).await {
         Ok(admitted) => admitted,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let engine = gateway.engine();
     if request.is_stream() {
@@ -529,7 +610,7 @@ async fn serve_embeddings(
     let shape = CallShape::embeddings(&request);
     let (call, admitted) = match call.admit(gateway, caller, &shape).await {
         Ok(admitted) => admitted,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let outcome = gateway.engine().embeddings(request, options).await;
     // Embedding vectors are large and not what a spend log is for: never logged.

@@ -29,11 +29,13 @@ use switchyard::providers::anthropic::inbound::{
 use switchyard::providers::ChunkStream;
 use switchyard_llm_types::{ChatCompletionRequest, ErrorKind};
 
+use crate::accounting::ClientIp;
+use crate::admission::CallShape;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::respond::{self, new_call_id};
-use crate::routes::llm::HeaderOptions;
+use crate::routes::llm::{chat_call, Call, HeaderOptions, Settled};
 use crate::state::Gateway;
 
 /// The header Anthropic's SDKs read the request id from.
@@ -42,12 +44,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 pub async fn create(
     State(gateway): State<Gateway>,
     caller: Result<Caller, ApiError>,
+    ClientIp(client_ip): ClientIp,
     options: Result<HeaderOptions, ApiError>,
     body: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Response {
-    let started = Instant::now();
     let call_id = new_call_id();
-    let (request, options) = match accept(caller, options, body) {
+    let (caller, request, options) = match accept(caller, options, body) {
         Ok(accepted) => accepted,
         Err(error) => return error_response(error, &call_id),
     };
@@ -64,25 +66,54 @@ pub async fn create(
         Ok(chat) => chat,
         Err(error) => return error_response(ApiError::from_class(&error), &call_id),
     };
-    let engine = gateway.engine();
-    let mut response = if chat.is_stream() {
-        match engine.chat_stream(chat, &options).await {
-            Ok(answer) => {
-                let events = AnthropicEvents::new(answer.body, &requested_model);
-                respond::event_stream(Body::from_stream(events), &answer.meta, &call_id, started)
-            }
-            Err(error) => return error_response(error.into(), &call_id),
-        }
-    } else {
-        match engine.chat(chat, &options).await {
-            Ok(answer) => {
-                let message = to_anthropic_message(answer.body, &requested_model);
-                respond::json(&message, &answer.meta, &call_id, started)
-            }
-            Err(error) => return error_response(error.into(), &call_id),
+    // From here on the call is an ordinary chat call: admitted against rate limits and
+    // budgets, and settled in both and in the spend log whichever way it ends.
+    let call = Call::open(&gateway, &caller, chat_call(&gateway, &chat, client_ip));
+    let (call, admitted) = match call.admit(&gateway, &caller, &CallShape::chat(&chat)).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            let mut response = error_response(refusal.refused.error, &refusal.id);
+            response.headers_mut().extend(refusal.refused.headers);
+            return response;
         }
     };
-    set_request_id(&mut response, &call_id);
+    let engine = gateway.engine();
+    let mut response = if chat.is_stream() {
+        let settled = call.settle_stream(admitted, engine.chat_stream(chat, &options).await);
+        render(settled, |answer, id, started| {
+            let events = AnthropicEvents::new(answer.body, &requested_model);
+            respond::event_stream(Body::from_stream(events), &answer.meta, id, started)
+        })
+    } else {
+        let outcome = engine.chat(chat, &options).await;
+        let log_response = gateway.accounting().is_some_and(|a| a.stores_prompts());
+        let settled = call
+            .settle_json(admitted, outcome, |body| body.usage.as_ref(), log_response)
+            .await;
+        render(settled, |answer, id, started| {
+            let message = to_anthropic_message(answer.body, &requested_model);
+            respond::json(&message, &answer.meta, id, started)
+        })
+    };
+    if let Some(id) = response
+        .headers()
+        .get("x-litellm-call-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+    {
+        set_request_id(&mut response, &id);
+    }
+    response
+}
+
+/// A settled call as Anthropic's client expects it: the answer, or the error in Anthropic's
+/// shape, with the rate-limit headers either way.
+fn render<T>(settled: Settled<T>, answer: impl FnOnce(T, &str, Instant) -> Response) -> Response {
+    let mut response = match settled.outcome {
+        Ok(value) => answer(value, &settled.id, settled.started),
+        Err(error) => error_response(error, &settled.id),
+    };
+    response.headers_mut().extend(settled.limit_headers);
     response
 }
 
@@ -98,7 +129,7 @@ pub async fn count_tokens(
     body: Result<JsonBody<MessagesRequest>, ApiError>,
 ) -> Response {
     let call_id = new_call_id();
-    let (request, _) = match accept(caller, options, body) {
+    let (_, request, _) = match accept(caller, options, body) {
         Ok(accepted) => accepted,
         Err(error) => return error_response(error, &call_id),
     };
@@ -121,12 +152,12 @@ fn accept(
     caller: Result<Caller, ApiError>,
     options: Result<HeaderOptions, ApiError>,
     body: Result<JsonBody<MessagesRequest>, ApiError>,
-) -> Result<(MessagesRequest, switchyard::RequestOptions), ApiError> {
+) -> Result<(Caller, MessagesRequest, switchyard::RequestOptions), ApiError> {
     let caller = caller?;
     let HeaderOptions(options) = options?;
     let JsonBody(request) = body?;
     caller.check_model(&request.model)?;
-    Ok((request, options))
+    Ok((caller, request, options))
 }
 
 fn estimate_input_tokens(chat: &ChatCompletionRequest) -> u64 {
