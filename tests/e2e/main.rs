@@ -19,6 +19,8 @@
 //! - [`python`] — the official OpenAI Python SDK against the gateway.
 //! - [`keys`] — virtual keys: `/key/*` and keys on the LLM routes, embedded store and PostgreSQL.
 //! - [`users`] — `/user/*` and `/team/member_*`, the auto-created user key, embedded store and PostgreSQL.
+//! - [`semantic_cache`] — the semantic cache: hits by meaning, isolation, Redis without a
+//!   search module, failures that degrade.
 //! - [`reliability`] — retries, cooldowns, weights and fallbacks across several upstreams.
 
 // Test code throughout, including the helpers outside `#[test]` functions: a panic with context
@@ -43,5 +45,6 @@ mod models;
 mod python;
 mod reliability;
 mod routing;
+mod semantic_cache;
 mod streaming;
 mod users;

@@ -41,7 +41,7 @@ pub use entry::CachedEntry;
 pub use error::{CacheError, ControlsError};
 pub use key::CacheKey;
 pub use metrics::{CacheMetrics, MetricsSnapshot};
-pub use semantic::{chat_prompt, completion_prompt, SemanticMatch};
+pub use semantic::{chat_prompt, completion_prompt, vector_from_json, SemanticMatch};
 pub use settings::{
     CacheMode, CacheSettings, CacheType, CallType, RedisSettings, SemanticSettings,
     DEFAULT_SIMILARITY_THRESHOLD,

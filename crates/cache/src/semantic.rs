@@ -84,6 +84,17 @@ pub fn normalized(mut vector: Vec<f32>) -> Option<Vec<f32>> {
     Some(vector)
 }
 
+/// An embedding vector from its JSON form (an array of numbers), scaled to unit length;
+/// `None` for anything else (base64 is never asked for by the semantic tier).
+pub fn vector_from_json(value: &serde_json::Value) -> Option<Vec<f32>> {
+    let items = value.as_array()?;
+    let vector: Option<Vec<f32>> = items
+        .iter()
+        .map(|item| item.as_f64().map(|x| x as f32))
+        .collect();
+    normalized(vector?)
+}
+
 /// Cosine similarity of two unit vectors; `None` when their dimensions differ (entries written
 /// by another embedding model).
 pub fn similarity(a: &[f32], b: &[f32]) -> Option<f32> {
@@ -425,6 +436,14 @@ mod tests {
         assert_eq!(normalized(vec![0.0, 0.0]), None);
         assert_eq!(normalized(vec![f32::NAN, 1.0]), None);
         assert_eq!(normalized(Vec::new()), None);
+    }
+
+    #[test]
+    fn vectors_come_from_number_arrays_only() {
+        assert_eq!(vector_from_json(&json!([3.0, 4.0])), Some(vec![0.6, 0.8]));
+        assert_eq!(vector_from_json(&json!("AACAPw==")), None);
+        assert_eq!(vector_from_json(&json!([1.0, "x"])), None);
+        assert_eq!(vector_from_json(&json!([0, 0])), None);
     }
 
     #[test]
