@@ -21,6 +21,8 @@
 //! - [`users`] — `/user/*` and `/team/member_*`, the auto-created user key, embedded store and PostgreSQL.
 //! - [`semantic_cache`] — the semantic cache: hits by meaning, isolation, Redis without a
 //!   search module, failures that degrade.
+//! - [`semantic_eval`] — the semantic cache with a real embedding model on paraphrase and
+//!   near-miss pairs (hit rates for `docs/benchmarks.md`).
 //! - [`reliability`] — retries, cooldowns, weights and fallbacks across several upstreams.
 
 // Test code throughout, including the helpers outside `#[test]` functions: a panic with context
@@ -46,5 +48,6 @@ mod python;
 mod reliability;
 mod routing;
 mod semantic_cache;
+mod semantic_eval;
 mod streaming;
 mod users;

@@ -333,7 +333,7 @@ pub struct SemanticSettings {
 }
 
 /// Chosen from the paraphrase / near-miss evaluation in `docs/benchmarks.md`.
-pub const DEFAULT_SIMILARITY_THRESHOLD: f32 = 0.8;
+pub const DEFAULT_SIMILARITY_THRESHOLD: f32 = 0.9;
 /// LiteLLM's default embedding model for its semantic caches.
 pub const DEFAULT_SEMANTIC_EMBEDDING_MODEL: &str = "text-embedding-ada-002";
 /// LiteLLM's default index name; here the prefix of the semantic keys.
