@@ -241,3 +241,60 @@ async fn an_unreachable_redis_or_embedding_model_never_fails_a_request() {
     call(&broken, &parts("g", "Hello again")).await;
     assert_eq!(chat_upstream.request_count(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_may_only_set_its_allowed_cache_controls() {
+    let chat_upstream = mock().await;
+    let data = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start_with(
+        &config(
+            &chat_upstream.base_url(),
+            &chat_upstream.base_url(),
+            "{type: local}",
+        ),
+        &["--data-dir", data.path().to_str().unwrap()],
+        &[],
+    );
+    let (status, _, generated) = read_json(
+        gateway
+            .post(
+                "/key/generate",
+                &json!({"allowed_cache_controls": ["no-cache"]}),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status.as_u16(), 200, "{generated}");
+    let key = generated["key"].as_str().unwrap().to_owned();
+    let as_key = |body: Value| {
+        gateway
+            .client()
+            .post(gateway.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    let mut allowed = plain("g", "controls");
+    allowed["cache"] = json!({"no-cache": true});
+    let (status, _, _) = read_json(as_key(allowed).await.unwrap()).await;
+    assert_eq!(status.as_u16(), 200);
+
+    let mut refused = plain("g", "controls");
+    refused["cache"] = json!({"no-cache": true, "ttl": 60});
+    let calls = chat_upstream.request_count();
+    let (status, _, body) = read_json(as_key(refused.clone()).await.unwrap()).await;
+    assert_eq!(status.as_u16(), 403, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "Not allowed to set ttl as a cache control. Contact admin to change permissions."
+    );
+    assert_eq!(
+        chat_upstream.request_count(),
+        calls,
+        "a refused call went upstream"
+    );
+    // The master key may set any control.
+    call(&gateway, &refused).await;
+}

@@ -84,7 +84,7 @@ pub async fn chat(
     HeaderOptions(options): HeaderOptions,
     JsonBody(request): JsonBody<ChatCompletionRequest>,
 ) -> Response {
-    if let Err(error) = caller.check_model(&request.model) {
+    if let Err(error) = admit(&caller, &request.model, request.extra.get("cache")) {
         return error_response(error, &new_call_id());
     }
     serve_chat(&gateway, request, &options).await
@@ -96,7 +96,7 @@ pub async fn completion(
     HeaderOptions(options): HeaderOptions,
     JsonBody(request): JsonBody<CompletionRequest>,
 ) -> Response {
-    if let Err(error) = caller.check_model(&request.model) {
+    if let Err(error) = admit(&caller, &request.model, request.extra.get("cache")) {
         return error_response(error, &new_call_id());
     }
     serve_completion(&gateway, request, &options).await
@@ -108,7 +108,7 @@ pub async fn embeddings(
     HeaderOptions(options): HeaderOptions,
     JsonBody(request): JsonBody<EmbeddingRequest>,
 ) -> Response {
-    if let Err(error) = caller.check_model(&request.model) {
+    if let Err(error) = admit(&caller, &request.model, request.extra.get("cache")) {
         return error_response(error, &new_call_id());
     }
     serve_embeddings(&gateway, request, &options).await
@@ -160,8 +160,14 @@ fn path_request<T: DeserializeOwned>(
     body: Value,
     model: String,
 ) -> Result<T, ApiError> {
-    caller.check_model(&model)?;
+    admit(caller, &model, body.get("cache"))?;
     with_model(body, model)
+}
+
+/// The caller's access checks for an LLM call: the model, then the `cache` controls.
+fn admit(caller: &Caller, model: &str, cache: Option<&Value>) -> Result<(), ApiError> {
+    caller.check_model(model)?;
+    caller.check_cache_controls(cache)
 }
 
 /// Azure-style routes name the model (deployment) in the path; it wins over the body's.
