@@ -298,3 +298,90 @@ async fn a_key_may_only_set_its_allowed_cache_controls() {
     // The master key may set any control.
     call(&gateway, &refused).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_completions_are_cached_and_replayed() {
+    let upstream = mock().await;
+    let gateway = Gateway::start(&config(
+        &upstream.base_url(),
+        &upstream.base_url(),
+        "{type: local}",
+    ));
+    let streamed = json!({"model": "g", "prompt": "Write a haiku", "stream": true,
+        "stream_options": {"include_usage": true}});
+    let read_stream = |response: reqwest::Response| async move {
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let key = response.headers()["x-litellm-cache-key"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let text = response.text().await.unwrap();
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        let chunks: Vec<Value> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .filter(|data| *data != "[DONE]")
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect();
+        let content: String = chunks
+            .iter()
+            .filter_map(|chunk| chunk["choices"][0]["text"].as_str())
+            .collect();
+        let usage = chunks
+            .iter()
+            .any(|chunk| chunk["usage"]["total_tokens"].is_u64());
+        (key, content, usage)
+    };
+    let (key, first, _) = read_stream(
+        gateway
+            .post("/v1/completions", &streamed)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(!first.is_empty());
+    assert_eq!(upstream.request_count(), 1);
+    // The completed stream was stored: the same stream request is replayed from the cache.
+    let mut replayed = None;
+    for _ in 0..20 {
+        let before = upstream.request_count();
+        let (again_key, again, usage) = read_stream(
+            gateway
+                .post("/v1/completions", &streamed)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if upstream.request_count() == before {
+            assert_eq!(again_key, key);
+            assert!(
+                usage,
+                "the replay ends with the usage chunk that was asked for"
+            );
+            replayed = Some(again);
+            break;
+        }
+        // The store happens as the stream ends; a racing second request may miss once.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(replayed.as_deref(), Some(first.as_str()));
+    // A non-streamed request with the same parameters is answered from the stored stream.
+    let mut plain_request = streamed.clone();
+    plain_request["stream"] = json!(false);
+    plain_request["stream_options"] = Value::Null;
+    let calls = upstream.request_count();
+    let (status, headers, body) = read_json(
+        gateway
+            .post("/v1/completions", &plain_request)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    assert_eq!(header(&headers, "x-litellm-cache-key"), key);
+    assert_eq!(body["choices"][0]["text"], first.as_str());
+    assert_eq!(upstream.request_count(), calls);
+}

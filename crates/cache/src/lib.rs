@@ -14,6 +14,7 @@
 //! - [`controls`] — per-request controls (`cache` body object, `Cache-Control` header).
 //! - [`entry`] — the stored entry `{"timestamp", "response"}`.
 //! - [`stream`] — stream reassembly for storing, and replay of a hit as chunks.
+//! - [`completion_stream`] — the same for legacy `/completions` streams.
 //! - [`embeddings`] — per-item embedding keys, batch split and merge.
 //! - [`semantic`] — the semantic tier: prompt text, similarity, buckets in process or Redis.
 //! - [`cache`] — [`ResponseCache`]: tiers, TTLs, metrics, admin operations.
@@ -22,6 +23,7 @@
 //! - [`error`] — startup errors ([`CacheError`]) and 400s for bad controls ([`ControlsError`]).
 
 pub mod cache;
+pub mod completion_stream;
 pub mod controls;
 pub mod embeddings;
 pub mod entry;
@@ -35,6 +37,7 @@ pub mod settings;
 pub mod stream;
 
 pub use cache::{PingReport, ResponseCache, SemanticHit};
+pub use completion_stream::{replay_completion_stream, CompletionStreamAssembler};
 pub use controls::Controls;
 pub use embeddings::{embedding_item_keys, embedding_items, split_embedding_batch, EmbeddingSplit};
 pub use entry::CachedEntry;

@@ -15,8 +15,9 @@ use futures::{FutureExt, StreamExt};
 use http::HeaderMap;
 use switchyard_budget::{cost_of, ModelPrice, PriceMap};
 use switchyard_cache::{
-    chat_prompt, completion_prompt, replay_chat_stream, vector_from_json, CacheKey, CachedEntry,
-    CallType, Controls, ResponseCache, StreamAssembler,
+    chat_prompt, completion_prompt, replay_chat_stream, replay_completion_stream, vector_from_json,
+    CacheKey, CachedEntry, CallType, CompletionStreamAssembler, Controls, ResponseCache,
+    StreamAssembler,
 };
 use switchyard_config::Config;
 use switchyard_llm_types::{
@@ -556,6 +557,7 @@ impl Switchyard {
             controls,
             model_group,
             semantic,
+            endpoint: O::ENDPOINT,
         }))
     }
 
@@ -889,14 +891,43 @@ operation!(
         }
     }
 );
-// Streamed legacy completions are not reassembled for the cache yet; embeddings are cached per
-// input item by `Switchyard::embeddings`, around this operation.
 operation!(
     CompletionStream,
     ChunkStream,
     COMPLETIONS_ENDPOINT,
-    completion_stream
+    completion_stream,
+    {
+        fn cache_key(
+            &self,
+            cache: &ResponseCache,
+            group: &str,
+            controls: &Controls,
+        ) -> Option<CacheKey> {
+            cache
+                .applies(CallType::TextCompletion, controls)
+                .then(|| CacheKey::for_completion(group, &self.0))
+        }
+        fn cached_answer(&self, entry: &CachedEntry) -> Option<Self::Output> {
+            let response: CompletionResponse = entry.parse().ok()?;
+            let include_usage = self
+                .0
+                .stream_options
+                .as_ref()
+                .and_then(|options| options.include_usage)
+                .unwrap_or(false);
+            let chunks = replay_completion_stream(&response, include_usage).ok()?;
+            Some(futures::stream::iter(chunks.into_iter().map(Ok)).boxed())
+        }
+        fn semantic_query(&self, group: &str) -> Option<(CacheKey, String)> {
+            let prompt = completion_prompt(&self.0)?;
+            Some((
+                CacheKey::semantic_bucket_for_completion(group, &self.0),
+                prompt,
+            ))
+        }
+    }
 );
+// Embeddings are cached per input item by `Switchyard::embeddings`, around this operation.
 operation!(
     Embeddings,
     EmbeddingResponse,
@@ -1034,6 +1065,8 @@ struct CachePlan {
     model_group: String,
     /// Set when the semantic tier is on and the call has a text prompt.
     semantic: Option<SemanticPlan>,
+    /// Which endpoint's answer this is (how a stream of it is reassembled).
+    endpoint: &'static str,
 }
 
 /// The semantic side of a cacheable call.
@@ -1190,9 +1223,14 @@ cacheable_json!(
 
 impl Cacheable for ChunkStream {
     fn store(self, plan: CachePlan) -> Self {
+        let assembler = if plan.endpoint == COMPLETIONS_ENDPOINT {
+            Assembler::Completion(CompletionStreamAssembler::new())
+        } else {
+            Assembler::Chat(StreamAssembler::new())
+        };
         CachingStream {
             inner: self,
-            assembler: Some(StreamAssembler::new()),
+            assembler: Some(assembler),
             plan: Some(plan),
         }
         .boxed()
@@ -1233,8 +1271,39 @@ impl futures::Stream for InFlightStream {
 /// that fails or is dropped by the client (cancelled) is not.
 struct CachingStream {
     inner: ChunkStream,
-    assembler: Option<StreamAssembler>,
+    assembler: Option<Assembler>,
     plan: Option<CachePlan>,
+}
+
+/// Reassembles a chat or a legacy completion stream into its complete response.
+enum Assembler {
+    Chat(StreamAssembler),
+    Completion(CompletionStreamAssembler),
+}
+
+impl Assembler {
+    fn push(&mut self, chunk: &switchyard_llm_types::ChunkJson) {
+        match self {
+            Assembler::Chat(assembler) => assembler.push(chunk),
+            Assembler::Completion(assembler) => assembler.push(chunk),
+        }
+    }
+
+    /// Stores the complete response, if the stream completed.
+    fn store(self, plan: CachePlan) {
+        match self {
+            Assembler::Chat(assembler) => {
+                if let Some(response) = assembler.finish() {
+                    let _ = response.store(plan);
+                }
+            }
+            Assembler::Completion(assembler) => {
+                if let Some(response) = assembler.finish() {
+                    let _ = response.store(plan);
+                }
+            }
+        }
+    }
 }
 
 impl futures::Stream for CachingStream {
@@ -1258,9 +1327,7 @@ impl futures::Stream for CachingStream {
             }
             Poll::Ready(None) => {
                 if let (Some(assembler), Some(plan)) = (self.assembler.take(), self.plan.take()) {
-                    if let Some(response) = assembler.finish() {
-                        let _ = response.store(plan);
-                    }
+                    assembler.store(plan);
                 }
                 Poll::Ready(None)
             }
