@@ -25,6 +25,10 @@
 //! - [`python`] — the official OpenAI Python SDK against the gateway.
 //! - [`keys`] — virtual keys: `/key/*` and keys on the LLM routes, embedded store and PostgreSQL.
 //! - [`users`] — `/user/*` and `/team/member_*`, the auto-created user key, embedded store and PostgreSQL.
+//! - [`semantic_cache`] — the semantic cache: hits by meaning, isolation, Redis without a
+//!   search module, failures that degrade.
+//! - [`semantic_eval`] — the semantic cache with a real embedding model on paraphrase and
+//!   near-miss pairs (hit rates for `docs/benchmarks.md`).
 //! - [`reliability`] — retries, cooldowns, weights and fallbacks across several upstreams.
 //! - [`spend`] — spend logs, counters, stream pricing, outage and shutdown, spend reports (PostgreSQL).
 //! - [`governance`] — `/organization/*`, `/customer/*`, `/budget/*`, `/audit`, both stores.
@@ -68,6 +72,8 @@ mod replicas;
 mod roles;
 mod routing;
 mod security;
+mod semantic_cache;
+mod semantic_eval;
 mod shared_state;
 mod spend;
 mod strategies;

@@ -2,7 +2,8 @@
 //!
 //! `test` is the one command that runs every test (the README and `.ci/run` call it):
 //! 1. a Python virtualenv with the official OpenAI and Anthropic SDKs for the real-client
-//!    tests (`.venv/`, from `tests/python/requirements.txt`),
+//!    tests (`.venv/`, from `tests/python/requirements.txt`), and the packaged embedding
+//!    model for the semantic-cache evaluation,
 //! 2. the gateway binary, which the end-to-end tests spawn,
 //! 3. every Rust test of the workspace (nextest when installed, else `cargo test`), and the
 //!    doc tests,
@@ -29,6 +30,15 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         let python = python_venv(&root)?;
         envs.push(("SWITCHYARD_PYTHON".into(), python.display().to_string()));
         envs.push(("SWITCHYARD_REQUIRE_PYTHON".into(), "1".into()));
+        // The evaluation then runs for real; only a failed install lets it skip.
+        match embedding_model(&root, &python) {
+            Ok(()) => envs.push(("SWITCHYARD_REQUIRE_EMBEDDING_MODEL".into(), "1".into())),
+            #[allow(clippy::print_stderr, reason = "a developer tool's warning")]
+            Err(error) => eprintln!(
+                "warning: the embedding model for the semantic-cache evaluation could not be \
+                 installed, so that test is skipped: {error:#}"
+            ),
+        }
     }
     cargo(&root, &["build", "--package", "switchyard-gateway"], &envs)?;
     if has_nextest(&root) {
@@ -137,6 +147,38 @@ fn python_venv(root: &Path) -> anyhow::Result<PathBuf> {
     )?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
+}
+
+/// Installs `tests/python/requirements-embedding.txt` into the venv (once per version of the
+/// file). `--no-deps`: the model package declares sentence-transformers (and so PyTorch,
+/// gigabytes) for its own loader, which `tests/python/embedding_server.py` does not use.
+fn embedding_model(root: &Path, python: &Path) -> anyhow::Result<()> {
+    let requirements = root
+        .join("tests")
+        .join("python")
+        .join("requirements-embedding.txt");
+    let stamp = root.join(".venv").join(".embedding-installed");
+    let wanted = std::fs::read_to_string(&requirements)
+        .with_context(|| format!("cannot read {}", requirements.display()))?;
+    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
+        return Ok(());
+    }
+    run_checked(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "-r",
+            ])
+            .arg(&requirements),
+        "pip install --no-deps -r tests/python/requirements-embedding.txt",
+    )?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(())
 }
 
 fn run_checked(command: &mut Command, what: &str) -> anyhow::Result<()> {

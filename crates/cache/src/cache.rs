@@ -20,7 +20,10 @@ use crate::key::CacheKey;
 use crate::l1::L1;
 use crate::l2::{L2Error, L2};
 use crate::metrics::{CacheMetrics, WarnGate};
-use crate::settings::{CacheMode, CacheSettings, CacheType, CallType, DEFAULT_IN_MEMORY_TTL};
+use crate::semantic::SemanticIndex;
+use crate::settings::{
+    CacheMode, CacheSettings, CacheType, CallType, SemanticSettings, DEFAULT_IN_MEMORY_TTL,
+};
 
 /// How often a Redis problem may be logged.
 const WARN_INTERVAL: Duration = Duration::from_secs(30);
@@ -39,6 +42,17 @@ struct Inner {
     metrics: CacheMetrics,
     writes: TaskTracker,
     warn_gate: WarnGate,
+    /// The semantic tier, when the type is `redis-semantic` or `local-semantic`.
+    semantic: Option<SemanticIndex>,
+}
+
+/// A semantic hit: the stored answer, the exact key it is stored under (as sent in
+/// `x-litellm-cache-key`) and the similarity of its prompt to the new one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SemanticHit {
+    pub entry: CachedEntry,
+    pub storage_key: String,
+    pub similarity: f32,
 }
 
 /// What `/cache/ping` reports.
@@ -67,12 +81,6 @@ impl ResponseCache {
 
     /// Builds the cache from parsed settings (see [`ResponseCache::from_settings`]).
     pub fn new(settings: CacheSettings) -> Result<ResponseCache, CacheError> {
-        if settings.requested_semantic {
-            tracing::warn!(
-                "cache_params.type is a semantic cache, which is not implemented yet; \
-                 serving exact-match hits only"
-            );
-        }
         let l2 = match (settings.kind, &settings.redis) {
             (CacheType::Redis, Some(redis)) => Some(L2::connect(redis)?),
             (CacheType::Redis, None) => {
@@ -88,6 +96,10 @@ impl ResponseCache {
             settings.max_bytes,
             settings.max_item_bytes,
         );
+        let semantic = settings.semantic.as_ref().map(|semantic| match &l2 {
+            Some(l2) => SemanticIndex::redis(semantic, l2.clone()),
+            None => SemanticIndex::local(semantic),
+        });
         Ok(ResponseCache {
             inner: Arc::new(Inner {
                 settings,
@@ -96,6 +108,7 @@ impl ResponseCache {
                 metrics: CacheMetrics::default(),
                 writes: TaskTracker::new(),
                 warn_gate: WarnGate::new(WARN_INTERVAL),
+                semantic,
             }),
         })
     }
@@ -298,6 +311,122 @@ impl ResponseCache {
         );
     }
 
+    /// The semantic tier's settings, when it is on.
+    pub fn semantic_settings(&self) -> Option<&SemanticSettings> {
+        self.inner.settings.semantic.as_ref()
+    }
+
+    /// Where a semantic bucket is stored: `namespace:index_name:bucket` (the request's
+    /// namespace, else the configured one) or `index_name:bucket`.
+    fn bucket_storage_key(&self, bucket: &CacheKey, controls: &Controls) -> Option<String> {
+        let index = &self.inner.settings.semantic.as_ref()?.index_name;
+        let namespace = controls
+            .namespace
+            .as_deref()
+            .or(self.inner.settings.namespace.as_deref());
+        Some(match namespace {
+            Some(namespace) => format!("{namespace}:{index}:{}", bucket.as_str()),
+            None => format!("{index}:{}", bucket.as_str()),
+        })
+    }
+
+    /// Looks for the answer of a similar prompt in `bucket` (group + non-message parameters):
+    /// the nearest stored prompt vector at or above `similarity_threshold`, then its answer
+    /// through the exact tiers (so `s-maxage` and TTLs apply). `vector` must be unit length
+    /// ([`crate::semantic::normalized`]). `None` on a miss, under `no-cache`, when the mode
+    /// does not allow caching, or when the semantic tier is off; a Redis problem is a miss.
+    pub async fn semantic_lookup(
+        &self,
+        bucket: &CacheKey,
+        vector: &[f32],
+        controls: &Controls,
+    ) -> Option<SemanticHit> {
+        let inner = &self.inner;
+        let (Some(index), Some(settings)) = (&inner.semantic, &inner.settings.semantic) else {
+            return None;
+        };
+        if controls.no_cache || !self.mode_allows(controls) {
+            return None;
+        }
+        let bucket_key = self.bucket_storage_key(bucket, controls)?;
+        let found = match index
+            .find(&bucket_key, vector, settings.similarity_threshold)
+            .await
+        {
+            Ok(found) => found,
+            Err(error) => {
+                self.l2_failed("semantic lookup", &error);
+                None
+            }
+        };
+        let hit = match found {
+            Some(found) => self
+                .lookup(&found.key, controls)
+                .await
+                .map(|entry| SemanticHit {
+                    entry,
+                    storage_key: self.storage_key(&found.key, controls),
+                    similarity: found.similarity,
+                }),
+            None => None,
+        };
+        let counter = if hit.is_some() {
+            &inner.metrics.semantic_hits
+        } else {
+            &inner.metrics.semantic_misses
+        };
+        CacheMetrics::add(counter, 1);
+        hit
+    }
+
+    /// Records that the answer stored under `key` answers prompts like `vector` in `bucket`.
+    /// Call after [`ResponseCache::store`] with the same key and controls; skipped under
+    /// `no-store`. The bucket entry expires with the answer's TTL. Redis writes run on the
+    /// tracked background task set, like every L2 write.
+    pub fn semantic_store(
+        &self,
+        bucket: &CacheKey,
+        vector: Vec<f32>,
+        key: &CacheKey,
+        controls: &Controls,
+    ) {
+        let Some(index) = &self.inner.semantic else {
+            return;
+        };
+        if controls.no_store || !self.mode_allows(controls) {
+            return;
+        }
+        let Some(bucket_key) = self.bucket_storage_key(bucket, controls) else {
+            return;
+        };
+        let ttl = match self.write_ttls(controls) {
+            (l1, None) => l1,
+            (_, l2) => l2,
+        };
+        if let SemanticIndex::Local(local) = index {
+            // No I/O: the entry is in place when this returns.
+            local.insert(&bucket_key, vector, key.clone(), ttl);
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            CacheMetrics::add(&self.inner.metrics.l2_errors, 1);
+            return;
+        };
+        let cache = self.clone();
+        let key = key.clone();
+        self.inner.writes.spawn_on(
+            async move {
+                let Some(index) = &cache.inner.semantic else {
+                    return;
+                };
+                if let Err(error) = index.add(&bucket_key, vector, key, ttl).await {
+                    cache.l2_failed("semantic store", &error);
+                }
+            },
+            &runtime,
+        );
+    }
+
     /// Waits until every L2 write started so far has finished (for tests and graceful
     /// shutdown).
     pub async fn wait_for_writes(&self) {
@@ -374,17 +503,36 @@ impl ResponseCache {
             Some(namespace) => self.inner.l1.remove_prefix(&format!("{namespace}:")),
             None => self.inner.l1.remove_unprefixed(),
         }
+        let index_name = self
+            .semantic_settings()
+            .map(|semantic| semantic.index_name.as_str());
+        if let (Some(index), Some(index_name)) = (&self.inner.semantic, index_name) {
+            index.remove_local_prefix(&match namespace {
+                Some(namespace) => format!("{namespace}:{index_name}:"),
+                None => format!("{index_name}:"),
+            });
+        }
         let Some(l2) = &self.inner.l2 else {
             return Ok(0);
         };
         let digest_pattern = "[0-9a-f]".repeat(64);
-        let pattern = match namespace {
-            Some(namespace) => format!("{}:{digest_pattern}", escape_glob(namespace)),
-            None => digest_pattern,
-        };
-        l2.delete_matching(&pattern)
-            .await
-            .map_err(|e| CacheError::Unavailable(e.to_string()))
+        let prefix = namespace.map(|namespace| format!("{}:", escape_glob(namespace)));
+        let prefix = prefix.as_deref().unwrap_or("");
+        let mut patterns = vec![format!("{prefix}{digest_pattern}")];
+        if let Some(index_name) = index_name {
+            patterns.push(format!(
+                "{prefix}{}:{digest_pattern}",
+                escape_glob(index_name)
+            ));
+        }
+        let mut deleted = 0;
+        for pattern in patterns {
+            deleted += l2
+                .delete_matching(&pattern)
+                .await
+                .map_err(|e| CacheError::Unavailable(e.to_string()))?;
+        }
+        Ok(deleted)
     }
 
     /// TTLs for a write: (L1, L2). Local: the request's `ttl`, else `default_in_memory_ttl`,

@@ -62,6 +62,8 @@ enum KeyKind {
     Chat,
     Completion,
     EmbeddingItem,
+    SemanticChat,
+    SemanticCompletion,
 }
 
 impl KeyKind {
@@ -70,6 +72,8 @@ impl KeyKind {
             KeyKind::Chat => "chat",
             KeyKind::Completion => "completion",
             KeyKind::EmbeddingItem => "embedding",
+            KeyKind::SemanticChat => "semantic-chat",
+            KeyKind::SemanticCompletion => "semantic-completion",
         }
     }
 }
@@ -109,6 +113,18 @@ impl CacheKey {
         Self::hash(KeyKind::EmbeddingItem, group, fields)
     }
 
+    /// The semantic-cache bucket of a chat request: like [`CacheKey::for_chat`] without the
+    /// `messages`, so requests that differ only in their wording share a bucket and anything
+    /// else (group, temperature, tools, `user`, ...) separates them.
+    pub fn semantic_bucket_for_chat(group: &str, request: &ChatCompletionRequest) -> CacheKey {
+        Self::from_request_without(KeyKind::SemanticChat, group, request, &["messages"])
+    }
+
+    /// The semantic-cache bucket of a legacy completion: the request without its `prompt`.
+    pub fn semantic_bucket_for_completion(group: &str, request: &CompletionRequest) -> CacheKey {
+        Self::from_request_without(KeyKind::SemanticCompletion, group, request, &["prompt"])
+    }
+
     /// Wraps an existing digest (e.g. from `/cache/delete`); not validated.
     pub fn from_digest(digest: impl Into<String>) -> CacheKey {
         CacheKey(digest.into())
@@ -120,6 +136,15 @@ impl CacheKey {
     }
 
     fn from_request<T: Serialize>(kind: KeyKind, group: &str, request: &T) -> CacheKey {
+        Self::from_request_without(kind, group, request, &[])
+    }
+
+    fn from_request_without<T: Serialize>(
+        kind: KeyKind,
+        group: &str,
+        request: &T,
+        left_out: &[&str],
+    ) -> CacheKey {
         // Serialising a request type to a `Value` cannot fail (string keys, no custom
         // serialisers); should it ever, an empty map still yields a key scoped to the group
         // and kind, and `Null` fields are simply absent.
@@ -130,7 +155,9 @@ impl CacheKey {
         let fields = fields
             .into_iter()
             .filter(|(name, value)| {
-                !value.is_null() && !GATEWAY_ONLY_FIELDS.contains(&name.as_str())
+                !value.is_null()
+                    && !GATEWAY_ONLY_FIELDS.contains(&name.as_str())
+                    && !left_out.contains(&name.as_str())
             })
             .collect();
         Self::hash(kind, group, fields)

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fred::prelude::{
-    Builder, ClientLike, Config, Expiration, KeysInterface, Pool, ReconnectPolicy,
+    Builder, ClientLike, Config, Expiration, KeysInterface, ListInterface, LuaInterface, Pool,
+    ReconnectPolicy,
 };
 use fred::types::scan::Scanner;
 use futures::StreamExt;
@@ -163,6 +164,30 @@ impl L2 {
             client.set::<(), _, _>(key, value, expiration, None, false),
         )
         .await
+    }
+
+    /// `LRANGE key 0 limit-1`: the first `limit` elements of a list (semantic buckets), one
+    /// round trip, bounded by the request-path timeout.
+    pub(crate) async fn list_range(&self, key: &str, limit: usize) -> Result<Vec<Bytes>, L2Error> {
+        let client = self.connected()?;
+        let stop = i64::try_from(limit).unwrap_or(i64::MAX).saturating_sub(1);
+        Self::bounded(self.op_timeout, client.lrange(key, 0, stop)).await
+    }
+
+    /// `EVAL script 1 key args...` (writes on background tasks, so the admin bound applies).
+    pub(crate) async fn eval_script(
+        &self,
+        script: &str,
+        key: &str,
+        args: Vec<Bytes>,
+    ) -> Result<(), L2Error> {
+        let client = self.connected()?;
+        Self::bounded(
+            self.admin_timeout,
+            client.eval::<fred::types::Value, _, _, _>(script, key, args),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `DEL keys...`; returns how many existed.

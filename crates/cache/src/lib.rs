@@ -14,13 +14,16 @@
 //! - [`controls`] — per-request controls (`cache` body object, `Cache-Control` header).
 //! - [`entry`] — the stored entry `{"timestamp", "response"}`.
 //! - [`stream`] — stream reassembly for storing, and replay of a hit as chunks.
+//! - [`completion_stream`] — the same for legacy `/completions` streams.
 //! - [`embeddings`] — per-item embedding keys, batch split and merge.
+//! - [`semantic`] — the semantic tier: prompt text, similarity, buckets in process or Redis.
 //! - [`cache`] — [`ResponseCache`]: tiers, TTLs, metrics, admin operations.
 //! - `l1` / `l2` — the moka tier and the Redis tier (private).
 //! - [`metrics`] — counters and the rate-limited warning gate.
 //! - [`error`] — startup errors ([`CacheError`]) and 400s for bad controls ([`ControlsError`]).
 
 pub mod cache;
+pub mod completion_stream;
 pub mod controls;
 pub mod embeddings;
 pub mod entry;
@@ -29,15 +32,21 @@ pub mod key;
 mod l1;
 mod l2;
 pub mod metrics;
+pub mod semantic;
 pub mod settings;
 pub mod stream;
 
-pub use cache::{PingReport, ResponseCache};
+pub use cache::{PingReport, ResponseCache, SemanticHit};
+pub use completion_stream::{replay_completion_stream, CompletionStreamAssembler};
 pub use controls::Controls;
 pub use embeddings::{embedding_item_keys, embedding_items, split_embedding_batch, EmbeddingSplit};
 pub use entry::CachedEntry;
 pub use error::{CacheError, ControlsError};
 pub use key::CacheKey;
 pub use metrics::{CacheMetrics, MetricsSnapshot};
-pub use settings::{CacheMode, CacheSettings, CacheType, CallType, RedisSettings};
+pub use semantic::{chat_prompt, completion_prompt, vector_from_json, SemanticMatch};
+pub use settings::{
+    CacheMode, CacheSettings, CacheType, CallType, RedisSettings, SemanticSettings,
+    DEFAULT_SIMILARITY_THRESHOLD,
+};
 pub use stream::{replay_chat_stream, StreamAssembler};

@@ -18,6 +18,10 @@ pub struct CacheMetrics {
     /// Redis calls that failed, timed out, or were skipped because no connection was up; each
     /// one degraded to L1-only instead of failing the request.
     pub l2_errors: AtomicU64,
+    /// Prompts answered by a similar stored prompt (semantic tier).
+    pub semantic_hits: AtomicU64,
+    /// Semantic lookups that found no prompt similar enough (or whose answer had expired).
+    pub semantic_misses: AtomicU64,
 }
 
 /// A point-in-time copy of [`CacheMetrics`].
@@ -28,6 +32,8 @@ pub struct MetricsSnapshot {
     pub misses: u64,
     pub stores: u64,
     pub l2_errors: u64,
+    pub semantic_hits: u64,
+    pub semantic_misses: u64,
 }
 
 impl CacheMetrics {
@@ -38,6 +44,8 @@ impl CacheMetrics {
             misses: self.misses.load(Ordering::Relaxed),
             stores: self.stores.load(Ordering::Relaxed),
             l2_errors: self.l2_errors.load(Ordering::Relaxed),
+            semantic_hits: self.semantic_hits.load(Ordering::Relaxed),
+            semantic_misses: self.semantic_misses.load(Ordering::Relaxed),
         }
     }
 

@@ -118,8 +118,8 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheSettings {
     pub kind: CacheType,
-    /// Set when the config asked for a semantic cache: served as exact-match for now.
-    pub requested_semantic: bool,
+    /// The semantic tier (`redis-semantic`, `local-semantic`), consulted after an exact miss.
+    pub semantic: Option<SemanticSettings>,
     pub redis: Option<RedisSettings>,
     /// Config-level key prefix (`namespace:`).
     pub namespace: Option<String>,
@@ -191,11 +191,11 @@ impl CacheSettings {
             None if params.is_some() => "local".to_owned(),
             None => "redis".to_owned(),
         };
-        let (kind, requested_semantic) = match type_name.as_str() {
+        let (kind, semantic) = match type_name.as_str() {
             "local" => (CacheType::Local, false),
             "redis" => (CacheType::Redis, false),
-            // Identical prompts have similarity 1, so exact-match is a correct (lower hit rate)
-            // stand-in until the semantic tier exists; the gateway still starts.
+            // Switchyard's name: LiteLLM has no in-process semantic cache.
+            "local-semantic" => (CacheType::Local, true),
             "redis-semantic" | "valkey-semantic" => (CacheType::Redis, true),
             "qdrant-semantic" | "s3" | "gcs" | "azure-blob" | "disk" => {
                 return Err(CacheError::UnsupportedType { kind: type_name })
@@ -203,7 +203,10 @@ impl CacheSettings {
             other => {
                 return Err(CacheError::setting(
                     "cache_params.type",
-                    format!("unknown cache type {other:?} (expected local, redis, redis-semantic)"),
+                    format!(
+                        "unknown cache type {other:?} \
+                         (expected local, redis, redis-semantic, local-semantic)"
+                    ),
                 ))
             }
         };
@@ -258,9 +261,14 @@ impl CacheSettings {
         };
 
         let namespace = p.string("namespace")?.filter(|ns| !ns.is_empty());
+        let semantic = if semantic {
+            Some(semantic_settings(&p)?)
+        } else {
+            None
+        };
         Ok(Some(CacheSettings {
             kind,
-            requested_semantic,
+            semantic,
             redis,
             namespace,
             ttl: p.seconds("ttl")?,
@@ -279,7 +287,7 @@ impl CacheSettings {
     pub fn local() -> CacheSettings {
         CacheSettings {
             kind: CacheType::Local,
-            requested_semantic: false,
+            semantic: None,
             redis: None,
             namespace: None,
             ttl: None,
@@ -307,6 +315,98 @@ impl CacheSettings {
             ..CacheSettings::local()
         }
     }
+}
+
+/// The semantic tier's settings (see `docs/caching.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SemanticSettings {
+    /// The `model_name` (or any name the router resolves) that embeds prompts.
+    pub embedding_model: String,
+    /// A stored prompt answers when its cosine similarity to the new one is at least this.
+    pub similarity_threshold: f32,
+    /// Prefix of the semantic keys in Redis (`redis_semantic_cache_index_name`).
+    pub index_name: String,
+    /// Most prompts kept per bucket (group + non-message parameters); the oldest go first.
+    pub max_entries_per_bucket: usize,
+    /// Most buckets kept in process (`local-semantic` only; Redis buckets expire by TTL).
+    pub max_buckets: u64,
+}
+
+/// Chosen from the paraphrase / near-miss evaluation in `docs/benchmarks.md`.
+pub const DEFAULT_SIMILARITY_THRESHOLD: f32 = 0.9;
+/// LiteLLM's default embedding model for its semantic caches.
+pub const DEFAULT_SEMANTIC_EMBEDDING_MODEL: &str = "text-embedding-ada-002";
+/// LiteLLM's default index name; here the prefix of the semantic keys.
+pub const DEFAULT_SEMANTIC_INDEX_NAME: &str = "litellm_semantic_cache_index";
+const DEFAULT_SEMANTIC_BUCKET_ENTRIES: u64 = 128;
+const MAX_SEMANTIC_BUCKET_ENTRIES: u64 = 4096;
+const DEFAULT_SEMANTIC_BUCKETS: u64 = 10_000;
+
+impl SemanticSettings {
+    /// Defaults around an embedding model (for tests and embedders).
+    pub fn new(embedding_model: impl Into<String>) -> SemanticSettings {
+        SemanticSettings {
+            embedding_model: embedding_model.into(),
+            similarity_threshold: DEFAULT_SIMILARITY_THRESHOLD,
+            index_name: DEFAULT_SEMANTIC_INDEX_NAME.to_owned(),
+            max_entries_per_bucket: DEFAULT_SEMANTIC_BUCKET_ENTRIES as usize,
+            max_buckets: DEFAULT_SEMANTIC_BUCKETS,
+        }
+    }
+}
+
+fn semantic_settings(p: &Params<'_>) -> Result<SemanticSettings, CacheError> {
+    // LiteLLM names the model per backend; any of its names is accepted for either.
+    let mut embedding_model = None;
+    for name in [
+        "redis_semantic_cache_embedding_model",
+        "valkey_semantic_cache_embedding_model",
+        "semantic_cache_embedding_model",
+    ] {
+        if let Some(model) = p.string(name)?.filter(|model| !model.is_empty()) {
+            embedding_model = Some(model);
+            break;
+        }
+    }
+    let similarity_threshold = match p.map.get("similarity_threshold") {
+        None | Some(Value::Null) => DEFAULT_SIMILARITY_THRESHOLD,
+        Some(value) => value
+            .as_f64()
+            .or_else(|| value.as_str().and_then(|text| text.trim().parse().ok()))
+            .filter(|threshold| (0.0..=1.0).contains(threshold))
+            .ok_or_else(|| {
+                CacheError::setting(
+                    "cache_params.similarity_threshold",
+                    format!("expected a number from 0 to 1, found {value}"),
+                )
+            })? as f32,
+    };
+    let index_name = p
+        .string("redis_semantic_cache_index_name")?
+        .or(p.string("valkey_semantic_cache_index_name")?)
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| DEFAULT_SEMANTIC_INDEX_NAME.to_owned());
+    if index_name.contains(char::is_whitespace) {
+        return Err(CacheError::setting(
+            "cache_params.redis_semantic_cache_index_name",
+            "must not contain spaces",
+        ));
+    }
+    let max_entries_per_bucket = p
+        .u64("semantic_cache_max_entries_per_bucket")?
+        .unwrap_or(DEFAULT_SEMANTIC_BUCKET_ENTRIES)
+        .clamp(1, MAX_SEMANTIC_BUCKET_ENTRIES);
+    Ok(SemanticSettings {
+        embedding_model: embedding_model
+            .unwrap_or_else(|| DEFAULT_SEMANTIC_EMBEDDING_MODEL.to_owned()),
+        similarity_threshold,
+        index_name,
+        max_entries_per_bucket: saturating_usize(max_entries_per_bucket),
+        max_buckets: p
+            .u64("semantic_cache_max_buckets")?
+            .unwrap_or(DEFAULT_SEMANTIC_BUCKETS)
+            .max(1),
+    })
 }
 
 fn saturating_usize(value: u64) -> usize {
@@ -587,13 +687,29 @@ mod tests {
     }
 
     #[test]
-    fn semantic_types_fall_back_to_exact_match_redis_and_unsupported_types_error() {
+    fn semantic_types_parse_their_settings_and_unsupported_types_error() {
         let settings = parse(json!({"cache": true, "cache_params": {
-            "type": "redis-semantic", "host": "h", "similarity_threshold": 0.8}}))
+            "type": "redis-semantic", "host": "h", "similarity_threshold": 0.9,
+            "redis_semantic_cache_embedding_model": "emb",
+            "redis_semantic_cache_index_name": "idx"}}))
         .unwrap()
         .unwrap();
         assert_eq!(settings.kind, CacheType::Redis);
-        assert!(settings.requested_semantic);
+        let semantic = settings.semantic.unwrap();
+        assert_eq!(semantic.embedding_model, "emb");
+        assert_eq!(semantic.index_name, "idx");
+        assert!((semantic.similarity_threshold - 0.9).abs() < 1e-6);
+
+        let local = parse(json!({"cache": true, "cache_params": {"type": "local-semantic"}}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(local.kind, CacheType::Local);
+        let semantic = local.semantic.unwrap();
+        assert_eq!(semantic.embedding_model, DEFAULT_SEMANTIC_EMBEDDING_MODEL);
+        assert_eq!(semantic.similarity_threshold, DEFAULT_SIMILARITY_THRESHOLD);
+        assert!(parse(json!({"cache": true, "cache_params": {
+            "type": "local-semantic", "similarity_threshold": 1.5}}))
+        .is_err());
         assert!(matches!(
             parse(json!({"cache": true, "cache_params": {"type": "s3"}})),
             Err(CacheError::UnsupportedType { .. })

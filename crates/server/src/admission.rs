@@ -232,21 +232,13 @@ impl AdmissionSettings {
     pub fn from_config(config: &switchyard::config::Config) -> Self {
         let litellm = &config.litellm_settings.other;
         let general = &config.general_settings.other;
-        let router = &config.router_settings.other;
-        let redis_url = text(router, "redis_url").map(str::to_owned).or_else(|| {
-            let host = text(router, "redis_host")?;
-            let port = router
-                .get("redis_port")
-                .map(|p| match p {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .unwrap_or_else(|| "6379".to_owned());
-            let auth = text(router, "redis_password")
-                .map(|p| format!(":{}@", percent_encode(p)))
-                .unwrap_or_default();
-            Some(format!("redis://{auth}{host}:{port}"))
-        });
+        // The router parses `redis_url` / `redis_host` / `redis_port` / `redis_password` /
+        // `redis_db` into one URL; admission shares that Redis.
+        let redis_url = config
+            .router_settings
+            .redis
+            .as_ref()
+            .map(|redis| redis.url.expose().to_owned());
         let redis_url = redis_url.or_else(|| {
             let env = |name: &str| config.env.get(name).map(str::to_owned);
             switchyard_cache::CacheSettings::from_litellm_settings(litellm, &env)
@@ -318,17 +310,6 @@ fn alert_webhook(
     } else {
         None
     }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

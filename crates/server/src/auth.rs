@@ -131,6 +131,15 @@ impl Caller {
             None => Ok(()),
         }
     }
+
+    /// Whether the caller may set the controls of the body's `cache` object (a virtual key's
+    /// `allowed_cache_controls`; the master key may set any).
+    pub fn check_cache_controls(&self, cache: Option<&serde_json::Value>) -> Result<(), ApiError> {
+        match &self.key {
+            Some(key) => key.check_cache_controls(cache),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Authenticator {

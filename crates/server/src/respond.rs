@@ -23,6 +23,7 @@ const ATTEMPTED_RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempt
 const ATTEMPTED_FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
 const MAX_RETRIES: HeaderName = HeaderName::from_static("x-litellm-max-retries");
 const CACHE_KEY: HeaderName = HeaderName::from_static("x-litellm-cache-key");
+const SEMANTIC_SIMILARITY: HeaderName = HeaderName::from_static("x-litellm-semantic-similarity");
 const RESPONSE_COST: HeaderName = HeaderName::from_static("x-litellm-response-cost");
 
 /// A new call id (also the future spend-log `request_id`).
@@ -148,6 +149,9 @@ fn call_headers(headers: &mut HeaderMap, meta: &CallMeta, call_id: &str, started
     );
     if let Some(key) = &meta.cache_key {
         put(CACHE_KEY, key);
+    }
+    if let Some(similarity) = meta.semantic_similarity {
+        put(SEMANTIC_SIMILARITY, &format!("{similarity:.4}"));
     }
     if let Some(cost) = meta.response_cost {
         put(RESPONSE_COST, &cost.to_string());

@@ -420,6 +420,31 @@ impl ResolvedKey {
     }
 }
 
+impl ResolvedKey {
+    /// Whether this key may set the controls in the request's `cache` object: every name in it
+    /// must be in the key's `allowed_cache_controls` (an empty list allows all, as in LiteLLM,
+    /// which reads an empty list as unset). 403 otherwise, naming the first refused control.
+    pub fn check_cache_controls(&self, cache: Option<&serde_json::Value>) -> Result<(), ApiError> {
+        let allowed = &self.row.allowed_cache_controls;
+        let Some(serde_json::Value::Object(controls)) = cache else {
+            return Ok(());
+        };
+        if allowed.is_empty() {
+            return Ok(());
+        }
+        match controls.keys().find(|name| !allowed.contains(name)) {
+            None => Ok(()),
+            Some(name) => Err(ApiError::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "Not allowed to set {name} as a cache control. Contact admin to change permissions."
+                ),
+                None,
+            )),
+        }
+    }
+}
+
 /// The `models` entry meaning "whatever the key's team may use".
 const ALL_TEAM_MODELS: &str = "all-team-models";
 /// The `models` entry meaning "every model of the proxy".
@@ -471,6 +496,28 @@ mod tests {
             organization: None,
             owners: crate::admission::Owners::default(),
         }
+    }
+
+    #[test]
+    fn cache_controls_are_limited_by_the_key_list() {
+        let mut limited = key(&[], None);
+        limited.row.allowed_cache_controls = vec!["no-cache".into()];
+        assert!(limited.check_cache_controls(None).is_ok());
+        assert!(limited
+            .check_cache_controls(Some(&serde_json::json!({"no-cache": true})))
+            .is_ok());
+        let denied = limited
+            .check_cache_controls(Some(&serde_json::json!({"no-cache": true, "ttl": 60})))
+            .unwrap_err();
+        assert_eq!(denied.status(), 403);
+        assert_eq!(
+            denied.body().error.message,
+            "Not allowed to set ttl as a cache control. Contact admin to change permissions."
+        );
+        // An empty list allows every control.
+        assert!(key(&[], None)
+            .check_cache_controls(Some(&serde_json::json!({"ttl": 5})))
+            .is_ok());
     }
 
     #[test]

@@ -11,16 +11,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use http::HeaderMap;
 use switchyard_budget::{cost_of, ModelPrice, PriceMap};
 use switchyard_cache::{
-    replay_chat_stream, CacheKey, CachedEntry, CallType, Controls, ResponseCache, StreamAssembler,
+    chat_prompt, completion_prompt, replay_chat_stream, replay_completion_stream, vector_from_json,
+    CacheKey, CachedEntry, CallType, CompletionStreamAssembler, Controls, ResponseCache,
+    StreamAssembler,
 };
 use switchyard_config::Config;
 use switchyard_llm_types::{
     ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, CompletionRequest,
-    CompletionResponse, EmbeddingRequest, EmbeddingResponse, ErrorClass, ErrorKind,
+    CompletionResponse, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, ErrorClass, ErrorKind,
 };
 use switchyard_providers::{
     CallOptions, ChunkStream, HttpClient, MockProvider, Provider, ProviderError, Upstream,
@@ -80,6 +82,9 @@ pub struct CallMeta {
     pub cache_key: Option<String>,
     /// Whether the answer came from the cache (no upstream call; costs nothing).
     pub cache_hit: bool,
+    /// On a semantic-cache hit, the cosine similarity of the stored prompt to this one
+    /// (`x-litellm-semantic-similarity`).
+    pub semantic_similarity: Option<f32>,
     /// USD cost of the call (`x-litellm-response-cost`), when the answer carried usage and the
     /// model has a price; streams are priced when they end, not here.
     pub response_cost: Option<f64>,
@@ -480,12 +485,17 @@ impl Switchyard {
     ) -> Result<Response<O::Output>, Error> {
         let requested = operation.model().to_owned();
         let controls = CallControls::new(&gateway_params, options);
-        let cache_plan = self.cache_plan(&operation, &requested, &gateway_params, options)?;
-        if let Some(plan) = &cache_plan {
+        let mut cache_plan = self.cache_plan(&operation, &requested, &gateway_params, options)?;
+        if let Some(plan) = &mut cache_plan {
             // Boxed: the cache's lookup future (two tiers) is large, and keeping it inline
             // would make every request's future, cached or not, that much larger to move.
             if let Some(body) = Box::pin(plan.lookup(&operation)).await {
                 return Ok(plan.hit_response(body, gateway_params));
+            }
+            if plan.semantic.is_some() {
+                if let Some(hit) = self.semantic_lookup(plan, &operation).await {
+                    return Ok(hit.into_response(plan, gateway_params));
+                }
             }
         }
         let mut progress = Progress::default();
@@ -592,13 +602,101 @@ impl Switchyard {
             return Ok(None);
         };
         let storage_key = cache.storage_key(&key, &controls);
+        let semantic = cache
+            .semantic_settings()
+            .filter(|_| !(controls.no_cache && controls.no_store))
+            .and_then(|settings| {
+                let (bucket, prompt) = operation.semantic_query(&model_group)?;
+                Some(SemanticPlan {
+                    embedding_model: settings.embedding_model.clone(),
+                    bucket,
+                    prompt,
+                    vector: None,
+                })
+            });
         Ok(Some(CachePlan {
             cache: cache.clone(),
             key,
             storage_key,
             controls,
             model_group,
+            semantic,
+            endpoint: O::ENDPOINT,
         }))
+    }
+
+    /// After an exact miss: embeds the prompt with the configured embedding model (through
+    /// this engine, so any deployment serves it) and looks for a similar stored prompt. The
+    /// vector stays in the plan for storing the fresh answer. An embedding failure is logged
+    /// and the call goes on uncached by meaning.
+    async fn semantic_lookup<O: Operation>(
+        &self,
+        plan: &mut CachePlan,
+        operation: &O,
+    ) -> Option<SemanticAnswer<O::Output>> {
+        let semantic = plan.semantic.as_mut()?;
+        let embedded = self
+            .embed_prompt(
+                semantic.embedding_model.clone(),
+                std::mem::take(&mut semantic.prompt),
+            )
+            .await;
+        let vector = match embedded {
+            Ok(vector) => vector,
+            Err(error) => {
+                tracing::warn!(
+                    model = %semantic.embedding_model,
+                    %error,
+                    "semantic cache: cannot embed the prompt; skipping the semantic tier"
+                );
+                plan.semantic = None;
+                return None;
+            }
+        };
+        let hit = Box::pin(
+            plan.cache
+                .semantic_lookup(&semantic.bucket, &vector, &plan.controls),
+        )
+        .await;
+        semantic.vector = Some(vector);
+        let hit = hit?;
+        let body = operation.cached_answer(&hit.entry)?;
+        Some(SemanticAnswer {
+            body,
+            storage_key: hit.storage_key,
+            similarity: hit.similarity,
+        })
+    }
+
+    /// One embedding of `text` with `model`, unit length. Boxed: it runs the engine's own
+    /// call path from inside a call, which the compiler cannot size otherwise.
+    fn embed_prompt(&self, model: String, text: String) -> BoxFuture<'_, Result<Vec<f32>, Error>> {
+        async move {
+            let request = EmbeddingRequest {
+                model,
+                input: EmbeddingInput::Text(text),
+                encoding_format: None,
+                dimensions: None,
+                user: None,
+                extra: Default::default(),
+            };
+            let response = self
+                .run(
+                    Embeddings(request),
+                    GatewayParams::default(),
+                    &RequestOptions::default(),
+                )
+                .await?;
+            response
+                .body
+                .data
+                .first()
+                .and_then(|item| vector_from_json(&item.embedding))
+                .ok_or_else(|| {
+                    Error::invalid("the embedding model returned no usable vector", None)
+                })
+        }
+        .boxed()
     }
 
     /// Calls one model group: picks a deployment, calls it, and on a retryable failure picks
@@ -820,6 +918,13 @@ trait Operation: Send + RoutingInput {
         let _ = entry;
         None
     }
+
+    /// For the semantic tier: the bucket (group + every parameter but the prompt) and the
+    /// prompt text to embed; `None` when this call has no text prompt or is not cached.
+    fn semantic_query(&self, group: &str) -> Option<(CacheKey, String)> {
+        let _ = group;
+        None
+    }
 }
 
 struct Chat(ChatCompletionRequest);
@@ -864,6 +969,10 @@ operation!(Chat, ChatCompletionResponse, CHAT_ENDPOINT, chat, {
     fn cached_answer(&self, entry: &CachedEntry) -> Option<Self::Output> {
         entry.parse().ok()
     }
+    fn semantic_query(&self, group: &str) -> Option<(CacheKey, String)> {
+        let prompt = chat_prompt(&self.0)?;
+        Some((CacheKey::semantic_bucket_for_chat(group, &self.0), prompt))
+    }
 });
 operation!(ChatStream, ChunkStream, CHAT_ENDPOINT, chat_stream, {
     fn cache_key(
@@ -879,6 +988,10 @@ operation!(ChatStream, ChunkStream, CHAT_ENDPOINT, chat_stream, {
         let response: ChatCompletionResponse = entry.parse().ok()?;
         let chunks = replay_chat_stream(&response, self.0.wants_stream_usage()).ok()?;
         Some(futures::stream::iter(chunks.into_iter().map(Ok)).boxed())
+    }
+    fn semantic_query(&self, group: &str) -> Option<(CacheKey, String)> {
+        let prompt = chat_prompt(&self.0)?;
+        Some((CacheKey::semantic_bucket_for_chat(group, &self.0), prompt))
     }
 });
 operation!(
@@ -900,16 +1013,52 @@ operation!(
         fn cached_answer(&self, entry: &CachedEntry) -> Option<Self::Output> {
             entry.parse().ok()
         }
+        fn semantic_query(&self, group: &str) -> Option<(CacheKey, String)> {
+            let prompt = completion_prompt(&self.0)?;
+            Some((
+                CacheKey::semantic_bucket_for_completion(group, &self.0),
+                prompt,
+            ))
+        }
     }
 );
-// Streamed legacy completions are not reassembled for the cache yet; embeddings are cached per
-// input item by `Switchyard::embeddings`, around this operation.
 operation!(
     CompletionStream,
     ChunkStream,
     COMPLETIONS_ENDPOINT,
-    completion_stream
+    completion_stream,
+    {
+        fn cache_key(
+            &self,
+            cache: &ResponseCache,
+            group: &str,
+            controls: &Controls,
+        ) -> Option<CacheKey> {
+            cache
+                .applies(CallType::TextCompletion, controls)
+                .then(|| CacheKey::for_completion(group, &self.0))
+        }
+        fn cached_answer(&self, entry: &CachedEntry) -> Option<Self::Output> {
+            let response: CompletionResponse = entry.parse().ok()?;
+            let include_usage = self
+                .0
+                .stream_options
+                .as_ref()
+                .and_then(|options| options.include_usage)
+                .unwrap_or(false);
+            let chunks = replay_completion_stream(&response, include_usage).ok()?;
+            Some(futures::stream::iter(chunks.into_iter().map(Ok)).boxed())
+        }
+        fn semantic_query(&self, group: &str) -> Option<(CacheKey, String)> {
+            let prompt = completion_prompt(&self.0)?;
+            Some((
+                CacheKey::semantic_bucket_for_completion(group, &self.0),
+                prompt,
+            ))
+        }
+    }
 );
+// Embeddings are cached per input item by `Switchyard::embeddings`, around this operation.
 operation!(
     Embeddings,
     EmbeddingResponse,
@@ -1032,6 +1181,7 @@ impl<T> Done<T> {
                 max_retries: progress.max_retries,
                 cache_key: None,
                 cache_hit: false,
+                semantic_similarity: None,
                 response_cost: None,
                 upstream_model: self.upstream_model,
                 base_model: self.base_model,
@@ -1049,9 +1199,58 @@ struct CachePlan {
     storage_key: String,
     controls: Controls,
     model_group: String,
+    /// Set when the semantic tier is on and the call has a text prompt.
+    semantic: Option<SemanticPlan>,
+    /// Which endpoint's answer this is (how a stream of it is reassembled).
+    endpoint: &'static str,
+}
+
+/// The semantic side of a cacheable call.
+struct SemanticPlan {
+    embedding_model: String,
+    bucket: CacheKey,
+    /// The text to embed (taken when it is embedded).
+    prompt: String,
+    /// The prompt's unit vector, once embedded; stored with the fresh answer.
+    vector: Option<Vec<f32>>,
+}
+
+/// A semantic hit, rebuilt for this call.
+struct SemanticAnswer<T> {
+    body: T,
+    storage_key: String,
+    similarity: f32,
+}
+
+impl<T> SemanticAnswer<T> {
+    fn into_response(self, plan: &CachePlan, gateway_params: GatewayParams) -> Response<T> {
+        let mut response = cache_hit_response(
+            self.body,
+            plan.model_group.clone(),
+            Some(self.storage_key),
+            gateway_params,
+        );
+        response.meta.semantic_similarity = Some(self.similarity);
+        response
+    }
 }
 
 impl CachePlan {
+    /// Stores a complete answer: under its exact key, and in its semantic bucket when the
+    /// prompt was embedded.
+    fn store(self, response: Vec<u8>) {
+        self.cache.store(&self.key, response.into(), &self.controls);
+        if let Some(SemanticPlan {
+            bucket,
+            vector: Some(vector),
+            ..
+        }) = self.semantic
+        {
+            self.cache
+                .semantic_store(&bucket, vector, &self.key, &self.controls);
+        }
+    }
+
     async fn lookup<O: Operation>(&self, operation: &O) -> Option<O::Output> {
         let entry = self.cache.lookup(&self.key, &self.controls).await?;
         operation.cached_answer(&entry)
@@ -1110,6 +1309,7 @@ fn cache_hit_response<T>(
             max_retries: 0,
             cache_key,
             cache_hit: true,
+            semantic_similarity: None,
             response_cost: Some(0.0),
             upstream_model: String::new(),
             base_model: None,
@@ -1142,7 +1342,7 @@ macro_rules! cacheable_json {
         impl Cacheable for $body {
             fn store(self, plan: CachePlan) -> Self {
                 match serde_json::to_vec(&self) {
-                    Ok(bytes) => plan.cache.store(&plan.key, bytes.into(), &plan.controls),
+                    Ok(bytes) => plan.store(bytes),
                     Err(error) => tracing::warn!(%error, "response not cached: cannot encode it"),
                 }
                 self
@@ -1163,9 +1363,14 @@ cacheable_json!(
 
 impl Cacheable for ChunkStream {
     fn store(self, plan: CachePlan) -> Self {
+        let assembler = if plan.endpoint == COMPLETIONS_ENDPOINT {
+            Assembler::Completion(CompletionStreamAssembler::new())
+        } else {
+            Assembler::Chat(StreamAssembler::new())
+        };
         CachingStream {
             inner: self,
-            assembler: Some(StreamAssembler::new()),
+            assembler: Some(assembler),
             plan: Some(plan),
         }
         .boxed()
@@ -1223,8 +1428,39 @@ impl futures::Stream for InFlightStream {
 /// that fails or is dropped by the client (cancelled) is not.
 struct CachingStream {
     inner: ChunkStream,
-    assembler: Option<StreamAssembler>,
+    assembler: Option<Assembler>,
     plan: Option<CachePlan>,
+}
+
+/// Reassembles a chat or a legacy completion stream into its complete response.
+enum Assembler {
+    Chat(StreamAssembler),
+    Completion(CompletionStreamAssembler),
+}
+
+impl Assembler {
+    fn push(&mut self, chunk: &switchyard_llm_types::ChunkJson) {
+        match self {
+            Assembler::Chat(assembler) => assembler.push(chunk),
+            Assembler::Completion(assembler) => assembler.push(chunk),
+        }
+    }
+
+    /// Stores the complete response, if the stream completed.
+    fn store(self, plan: CachePlan) {
+        match self {
+            Assembler::Chat(assembler) => {
+                if let Some(response) = assembler.finish() {
+                    let _ = response.store(plan);
+                }
+            }
+            Assembler::Completion(assembler) => {
+                if let Some(response) = assembler.finish() {
+                    let _ = response.store(plan);
+                }
+            }
+        }
+    }
 }
 
 impl futures::Stream for CachingStream {
@@ -1248,9 +1484,7 @@ impl futures::Stream for CachingStream {
             }
             Poll::Ready(None) => {
                 if let (Some(assembler), Some(plan)) = (self.assembler.take(), self.plan.take()) {
-                    if let Some(response) = assembler.finish() {
-                        let _ = response.store(plan);
-                    }
+                    assembler.store(plan);
                 }
                 Poll::Ready(None)
             }

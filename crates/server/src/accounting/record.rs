@@ -290,6 +290,7 @@ mod tests {
             max_retries: 0,
             cache_key: None,
             cache_hit,
+            semantic_similarity: None,
             response_cost: Some(0.5),
             upstream_model: if cache_hit {
                 String::new()

@@ -95,7 +95,7 @@ pub async fn chat(
     JsonBody(request): JsonBody<ChatCompletionRequest>,
 ) -> Response {
     let call = Call::open(&gateway, &caller, chat_call(&gateway, &request, client_ip));
-    if let Err(error) = caller.check_model(&request.model) {
+    if let Err(error) = check_access(&caller, &request.model, request.extra.get("cache")) {
         return call.fail(error);
     }
     if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
@@ -116,7 +116,7 @@ pub async fn completion(
         &caller,
         completion_call(&gateway, &request, client_ip),
     );
-    if let Err(error) = caller.check_model(&request.model) {
+    if let Err(error) = check_access(&caller, &request.model, request.extra.get("cache")) {
         return call.fail(error);
     }
     if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
@@ -137,7 +137,7 @@ pub async fn embeddings(
         &caller,
         embedding_call(&gateway, &request, client_ip),
     );
-    if let Err(error) = caller.check_model(&request.model) {
+    if let Err(error) = check_access(&caller, &request.model, request.extra.get("cache")) {
         return call.fail(error);
     }
     if let Err(error) = check_end_user(&gateway, request.user.as_deref()).await {
@@ -518,8 +518,14 @@ fn path_request<T: DeserializeOwned>(
     body: Value,
     model: String,
 ) -> Result<T, ApiError> {
-    caller.check_model(&model)?;
+    check_access(caller, &model, body.get("cache"))?;
     with_model(body, model)
+}
+
+/// The caller's access checks for an LLM call: the model, then the `cache` controls.
+fn check_access(caller: &Caller, model: &str, cache: Option<&Value>) -> Result<(), ApiError> {
+    caller.check_model(model)?;
+    caller.check_cache_controls(cache)
 }
 
 /// Azure-style routes name the model (deployment) in the path; it wins over the body's.
