@@ -5,6 +5,7 @@
 //! in parallel. Build the binary first (`cargo build -p switchyard-gateway`); if it is missing
 //! the support crate builds it once.
 //!
+//! - [`azure`] — Azure OpenAI deployments: `stream_options` only where the api-version takes it.
 //! - [`bedrock`] — Bedrock deployments against a mock that verifies SigV4 signatures.
 //! - [`admission`] — rate limits and budgets: exact across three replicas sharing Redis and
 //!   PostgreSQL, budget resets, streams that settle when the client leaves.
@@ -59,6 +60,7 @@
 )]
 
 mod admission;
+mod azure;
 mod bedrock;
 mod cache;
 mod chat;

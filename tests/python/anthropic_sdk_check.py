@@ -10,11 +10,11 @@ master key, sent as ``x-api-key``). Only loopback is contacted. Exits 0 when eve
 passes, 1 with a message naming the failed check otherwise.
 """
 
-import os
 import sys
-import traceback
 
 import anthropic
+
+from checks_common import CheckFailed, expect, gateway_from_env, run_checks
 
 MODEL = "chat-upstream"
 TEXT = "Hello from an OpenAI-compatible upstream."
@@ -32,15 +32,6 @@ PARIS_CALL = {
     "type": "function",
     "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
 }
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
 
 
 def make_client(base_url, api_key):
@@ -172,12 +163,10 @@ def check_errors(client, base_url):
 
 
 def main():
-    base_url = os.environ.get("GATEWAY_URL")
-    api_key = os.environ.get("GATEWAY_KEY")
-    if not base_url or not api_key:
-        print("anthropic_sdk_check: set GATEWAY_URL and GATEWAY_KEY", file=sys.stderr)
+    gateway = gateway_from_env("anthropic_sdk_check")
+    if gateway is None:
         return 2
-    base_url = base_url.rstrip("/")
+    base_url, api_key = gateway
     client = make_client(base_url, api_key)
     checks = [
         ("create", lambda: check_create(client)),
@@ -186,19 +175,7 @@ def main():
         ("count_tokens", lambda: check_count_tokens(client)),
         ("errors", lambda: check_errors(client, base_url)),
     ]
-    for name, check in checks:
-        try:
-            check()
-        except CheckFailed as failure:
-            print(f"anthropic_sdk_check: FAILED {name}: {failure}", file=sys.stderr)
-            return 1
-        except Exception:  # noqa: BLE001 - any SDK error is a failed check, reported in full
-            print(f"anthropic_sdk_check: FAILED {name} with an exception:", file=sys.stderr)
-            traceback.print_exc()
-            return 1
-        print(f"anthropic_sdk_check: ok {name}")
-    print(f"anthropic_sdk_check: all checks passed (anthropic {anthropic.__version__})")
-    return 0
+    return run_checks("anthropic_sdk_check", checks, f"anthropic {anthropic.__version__}")
 
 
 if __name__ == "__main__":

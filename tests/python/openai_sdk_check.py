@@ -12,23 +12,14 @@ master key). Only loopback is contacted. Exits 0 when every check passes, 1 with
 naming the failed check otherwise.
 """
 
-import os
 import sys
-import traceback
 
 import openai
 
+from checks_common import CheckFailed, expect, gateway_from_env, run_checks
+
 MOCKED_TEXT = "Mocked hello."
 UPSTREAM_TEXT = "Hello from upstream via the SDK."
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
 
 
 def make_client(base_url, api_key):
@@ -155,12 +146,10 @@ def check_errors(client, base_url):
 
 
 def main():
-    base_url = os.environ.get("GATEWAY_URL")
-    api_key = os.environ.get("GATEWAY_KEY")
-    if not base_url or not api_key:
-        print("openai_sdk_check: set GATEWAY_URL and GATEWAY_KEY", file=sys.stderr)
+    gateway = gateway_from_env("openai_sdk_check")
+    if gateway is None:
         return 2
-    base_url = base_url.rstrip("/")
+    base_url, api_key = gateway
     client = make_client(base_url, api_key)
     checks = [
         ("models", lambda: check_models(client)),
@@ -169,19 +158,7 @@ def main():
         ("embeddings", lambda: check_embeddings(client)),
         ("errors", lambda: check_errors(client, base_url)),
     ]
-    for name, check in checks:
-        try:
-            check()
-        except CheckFailed as failure:
-            print(f"openai_sdk_check: FAILED {name}: {failure}", file=sys.stderr)
-            return 1
-        except Exception:  # noqa: BLE001 - any SDK error is a failed check, reported in full
-            print(f"openai_sdk_check: FAILED {name} with an exception:", file=sys.stderr)
-            traceback.print_exc()
-            return 1
-        print(f"openai_sdk_check: ok {name}")
-    print(f"openai_sdk_check: all checks passed (openai {openai.__version__})")
-    return 0
+    return run_checks("openai_sdk_check", checks, f"openai {openai.__version__}")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ Environment: ``GATEWAY_URL`` (no ``/v1``) and ``GATEWAY_KEY``. Exits 0 when ever
 """
 
 import json
-import os
 import sys
-import traceback
 
 import openai
+
+from checks_common import expect, gateway_from_env, run_checks
 
 WEATHER_TOOL = {
     "type": "function",
@@ -32,15 +32,6 @@ WEATHER_TOOL = {
         },
     },
 }
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
 
 
 def stream_text_and_tools(stream):
@@ -154,22 +145,16 @@ def check_gemini(client):
 
 
 def main():
-    client = openai.OpenAI(
-        base_url=os.environ["GATEWAY_URL"] + "/v1",
-        api_key=os.environ["GATEWAY_KEY"],
-        timeout=20.0,
-        max_retries=0,
-    )
-    for check in (check_claude, check_gemini):
-        try:
-            check(client)
-        except Exception:  # noqa: BLE001 - report whichever check failed, with its trace
-            print(f"FAILED: {check.__name__}")
-            traceback.print_exc()
-            return 1
-        print(f"ok: {check.__name__}")
-    print("all checks passed")
-    return 0
+    gateway = gateway_from_env("openai_translated_check")
+    if gateway is None:
+        return 2
+    base_url, api_key = gateway
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key=api_key, timeout=20.0, max_retries=0)
+    checks = [
+        ("claude", lambda: check_claude(client)),
+        ("gemini", lambda: check_gemini(client)),
+    ]
+    return run_checks("openai_translated_check", checks, f"openai {openai.__version__}")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ pub struct CallOptions {
     pub stream_timeout: Duration,
     /// Extra headers for this call only (e.g. forwarded client headers).
     pub headers: HeaderMap,
+    /// The stream's `stream_options.include_usage` was set by the gateway, to price the call,
+    /// not by the client. An upstream that does not take `stream_options` is then sent the
+    /// request without it rather than refused (the gateway estimates the usage instead).
+    pub stream_usage_added: bool,
 }
 
 impl Default for CallOptions {
@@ -53,6 +57,7 @@ impl Default for CallOptions {
             timeout: Duration::from_secs(6000),
             stream_timeout: Duration::from_secs(6000),
             headers: HeaderMap::new(),
+            stream_usage_added: false,
         }
     }
 }

@@ -19,19 +19,33 @@
 //! `anthropic.claude-3-5-sonnet-20240620-v1:0`, `llama3.1` or `command-a-03-2025`). Ollama request fixtures say
 //! `"endpoint": "generate"` for `/api/generate`; the others are for `/api/chat`.
 //!
+//! Azure (`tests/fixtures/azure/`) forwards OpenAI bodies over HTTP, so its fixtures are
+//! played against a local server: `request_*.json` pin the whole request the adapter sends
+//! (`"provider": {"method", "target", "headers", "body"}`, or `{"refused": <error>}` when the
+//! adapter refuses it first) for a `"deployment"` (`api_version`, `api_key` or
+//! `azure_ad_token`, `drop_params`) and `"gateway_usage"` (the gateway, not the client, asked
+//! for the stream's usage); `response_*`, `stream_*` and `error_*` are what the adapter makes
+//! of Azure's answer (`"status"`, `"headers"`, `"provider"`), on `2024-10-21` with a key.
+//!
 //! `SWITCHYARD_BLESS=1 cargo test -p switchyard-providers --test golden` rewrites the expected
 //! halves from the current code; review the diff before committing it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
+use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use switchyard_llm_types::{ChatCompletionRequest, EmbeddingRequest, ErrorClass, RerankRequest};
 use switchyard_providers::bedrock::stream::frames;
 use switchyard_providers::stream_driver::{collect_pieces, ChunkSource};
-use switchyard_providers::{bedrock, cohere, gemini, ollama, ProviderError};
+use switchyard_providers::{
+    bedrock, cohere, gemini, ollama, AzureParams, CallOptions, Dialect, HttpClient,
+    OpenAiCompatible, OpenAiCompatibleTarget, Provider, ProviderError,
+};
 
 const CREATED: u64 = 1_700_000_000;
 const FALLBACK_ID: &str = "chatcmpl-fixture";
@@ -444,6 +458,178 @@ fn cohere_fixtures() {
                 // What accounting reads (not on the wire), so the fixture pins it too.
                 value["_usage"] = serde_json::to_value(&response.usage).unwrap();
                 check(&path, &mut fixture, "openai_response", value);
+            }
+            other => panic!("{}: unknown fixture kind {other}", path.display()),
+        }
+    }
+}
+
+/// The deployment every Azure fixture calls (`azure/gpt-4o-eu`).
+const AZURE_DEPLOYMENT: &str = "gpt-4o-eu";
+
+/// An Azure deployment on `base` as the fixture's `"deployment"` describes it (default:
+/// `2024-10-21` with an `api-key`).
+fn azure_provider(base: &str, fixture: &Value) -> OpenAiCompatible {
+    let default = json!({"api_version": "2024-10-21", "api_key": "az-fixture-key"});
+    let deployment = fixture.get("deployment").unwrap_or(&default);
+    let text = |key: &str| deployment[key].as_str();
+    let mut target = OpenAiCompatibleTarget::azure(
+        Dialect::Azure,
+        AZURE_DEPLOYMENT,
+        AzureParams {
+            api_base: Some(base),
+            api_key: text("api_key"),
+            api_version: text("api_version"),
+            azure_ad_token: text("azure_ad_token"),
+        },
+        |_| None,
+    )
+    .unwrap();
+    target.drop_params = deployment["drop_params"].as_bool().unwrap_or(false);
+    OpenAiCompatible::new(target, HttpClient::new().unwrap()).unwrap()
+}
+
+/// What Azure answers a request fixture's call: a minimal completion or stream.
+fn azure_ok(stream: bool) -> support::Reply {
+    if stream {
+        let chunk = json!({"id": "chatcmpl-az", "object": "chat.completion.chunk",
+            "created": CREATED, "model": "gpt-4o-2024-08-06",
+            "choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]});
+        support::Reply::bytes(
+            200,
+            "text/event-stream",
+            format!("data: {chunk}\n\ndata: [DONE]\n\n"),
+        )
+    } else {
+        support::Reply::json(
+            200,
+            &json!({"id": "chatcmpl-az", "object": "chat.completion",
+            "created": CREATED, "model": "gpt-4o-2024-08-06",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                         "finish_reason": "stop"}]}),
+        )
+    }
+}
+
+/// Azure's answer as the fixture gives it (`"status"`, default 200; `"headers"`;
+/// `"provider"`, a JSON body or, for streams, the SSE text).
+fn azure_reply(fixture: &Value) -> support::Reply {
+    let status = u16::try_from(fixture["status"].as_u64().unwrap_or(200)).unwrap();
+    let mut reply = match &fixture["provider"] {
+        Value::String(text) if status == 200 => {
+            support::Reply::bytes(status, "text/event-stream", text.clone())
+        }
+        Value::String(text) => support::Reply::bytes(status, "text/plain", text.clone()),
+        body => support::Reply::json(status, body),
+    };
+    if let Some(headers) = fixture["headers"].as_object() {
+        for (name, value) in headers {
+            reply
+                .headers
+                .push((name.clone(), value.as_str().unwrap().to_owned()));
+        }
+    }
+    reply
+}
+
+/// An Azure error as clients see it: status, class, message, and what the response carries
+/// besides (`param`, `Retry-After`).
+fn azure_error_summary(error: &ProviderError) -> Value {
+    let mut summary = error_summary(error);
+    summary["param"] = json!(error.param());
+    summary["retry_after"] = json!(error.retry_after_secs());
+    summary
+}
+
+/// Sends `request` (streamed when it says `"stream": true`) to the fixture's deployment on
+/// a local server answering `reply`; returns the answer (completion, or chunks) and what the
+/// server received.
+async fn azure_call(
+    fixture: &Value,
+    request: Value,
+    reply: support::Reply,
+) -> (Value, Vec<support::Received>) {
+    let (base, log) = support::serve(move |_| reply.clone()).await;
+    let provider = azure_provider(&base, fixture);
+    let request: ChatCompletionRequest = serde_json::from_value(request).unwrap();
+    let options = CallOptions {
+        stream_usage_added: fixture["gateway_usage"].as_bool().unwrap_or(false),
+        ..CallOptions::default()
+    };
+    let answer = if request.stream == Some(true) {
+        match provider.chat_stream(&request, &options).await {
+            Ok(upstream) => {
+                let items: Vec<_> = upstream.body.collect().await;
+                Value::Array(
+                    items
+                        .into_iter()
+                        .map(|item| match item {
+                            Ok(chunk) => serde_json::from_slice(chunk.as_bytes()).unwrap(),
+                            Err(error) => json!({"error": azure_error_summary(&error)}),
+                        })
+                        .collect(),
+                )
+            }
+            Err(error) => json!({"error": azure_error_summary(&error)}),
+        }
+    } else {
+        match provider.chat(&request, &options).await {
+            Ok(upstream) => serde_json::to_value(upstream.body).unwrap(),
+            Err(error) => json!({"error": azure_error_summary(&error)}),
+        }
+    };
+    let received = log.lock().unwrap().clone();
+    (answer, received)
+}
+
+/// The request as Azure received it; only the headers that carry meaning are pinned.
+fn azure_request_summary(received: &support::Received) -> Value {
+    let headers: serde_json::Map<String, Value> = ["api-key", "authorization", "content-type"]
+        .iter()
+        .filter_map(|name| {
+            received
+                .headers
+                .get(*name)
+                .map(|value| ((*name).to_owned(), json!(value)))
+        })
+        .collect();
+    json!({
+        "method": received.method,
+        "target": received.target,
+        "headers": headers,
+        "body": received.json(),
+    })
+}
+
+#[tokio::test]
+async fn azure_fixtures() {
+    for path in fixtures("azure") {
+        let mut fixture: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        match kind_of(&path).as_str() {
+            "request" => {
+                let stream = fixture["openai"]["stream"] == true;
+                let request = fixture["openai"].clone();
+                let (answer, received) = azure_call(&fixture, request, azure_ok(stream)).await;
+                let sent = match (received.as_slice(), answer.get("error")) {
+                    ([one], None) => azure_request_summary(one),
+                    ([], Some(error)) => json!({"refused": error}),
+                    _ => panic!("{}: {received:?} → {answer}", path.display()),
+                };
+                check(&path, &mut fixture, "provider", sent);
+            }
+            "response" | "stream" | "error" => {
+                // The call itself is plain: what is pinned is the answer's translation.
+                let request = json!({"model": AZURE_DEPLOYMENT, "stream": kind_of(&path) == "stream",
+                                     "messages": [{"role": "user", "content": "Bonjour"}]});
+                let reply = azure_reply(&fixture);
+                let (answer, received) = azure_call(&fixture, request, reply).await;
+                assert_eq!(received.len(), 1, "{}", path.display());
+                let answer = match answer.get("error") {
+                    Some(error) if kind_of(&path) == "error" => error.clone(),
+                    _ => answer,
+                };
+                check(&path, &mut fixture, "openai", answer);
             }
             other => panic!("{}: unknown fixture kind {other}", path.display()),
         }

@@ -495,7 +495,9 @@ impl Switchyard {
         let gateway = GatewayParams::take(&mut request.extra);
         request.stream = Some(true);
         let added = request_stream_usage(&mut request.stream_options);
-        let mut response = self.run(ChatStream(request), gateway, options).await?;
+        let mut response = self
+            .run(ChatStream(request, added), gateway, options)
+            .await?;
         response.meta.usage_chunk_added = added;
         Ok(response)
     }
@@ -518,7 +520,7 @@ impl Switchyard {
         request.stream = Some(true);
         let added = request_stream_usage(&mut request.stream_options);
         let mut response = self
-            .run(CompletionStream(request), gateway, options)
+            .run(CompletionStream(request, added), gateway, options)
             .await?;
         response.meta.usage_chunk_added = added;
         Ok(response)
@@ -972,6 +974,7 @@ impl Switchyard {
                 &resolved.wildcard_captures,
                 gateway_params,
                 options,
+                operation.stream_usage_added(),
             );
             operation.set_model(plan.upstream_model.clone());
             let started = Instant::now();
@@ -1169,12 +1172,20 @@ trait Operation: Send + RoutingInput {
         let _ = group;
         None
     }
+
+    /// Whether the gateway, not the client, asked this stream for its usage chunk
+    /// ([`request_stream_usage`]); see [`CallOptions::stream_usage_added`].
+    fn stream_usage_added(&self) -> bool {
+        false
+    }
 }
 
 struct Chat(ChatCompletionRequest);
-struct ChatStream(ChatCompletionRequest);
+/// A streamed chat call and whether the gateway added `stream_options.include_usage`.
+struct ChatStream(ChatCompletionRequest, bool);
 struct Completion(CompletionRequest);
-struct CompletionStream(CompletionRequest);
+/// A streamed completion call and whether the gateway added `stream_options.include_usage`.
+struct CompletionStream(CompletionRequest, bool);
 struct Embeddings(EmbeddingRequest);
 
 macro_rules! operation {
@@ -1232,6 +1243,9 @@ operation!(ChatStream, ChunkStream, CHAT_ENDPOINT, chat_stream, {
         let response: ChatCompletionResponse = entry.parse().ok()?;
         let chunks = replay_chat_stream(&response, self.0.wants_stream_usage()).ok()?;
         Some(futures::stream::iter(chunks.into_iter().map(Ok)).boxed())
+    }
+    fn stream_usage_added(&self) -> bool {
+        self.1
     }
     fn semantic_query(&self, group: &str) -> Option<(CacheKey, String)> {
         let prompt = chat_prompt(&self.0)?;
@@ -1292,6 +1306,9 @@ operation!(
                 .unwrap_or(false);
             let chunks = replay_completion_stream(&response, include_usage).ok()?;
             Some(futures::stream::iter(chunks.into_iter().map(Ok)).boxed())
+        }
+        fn stream_usage_added(&self) -> bool {
+            self.1
         }
         fn semantic_query(&self, group: &str) -> Option<(CacheKey, String)> {
             let prompt = completion_prompt(&self.0)?;
@@ -1836,12 +1853,14 @@ struct Plan {
     options: CallOptions,
 }
 
-/// Upstream model (wildcards filled in), provider (a request-level mock wins) and timeouts.
+/// Upstream model (wildcards filled in), provider (a request-level mock wins), timeouts, and
+/// whether the gateway added the stream's usage request ([`CallOptions::stream_usage_added`]).
 fn plan_call(
     deployment: &switchyard_router::Deployment<DeploymentHandle>,
     wildcard_captures: &[String],
     gateway_params: &GatewayParams,
     options: &RequestOptions,
+    stream_usage_added: bool,
 ) -> Plan {
     let handle = &deployment.handle;
     let upstream_model = if handle.upstream_model.contains('*') {
@@ -1873,6 +1892,7 @@ fn plan_call(
             timeout,
             stream_timeout,
             headers: options.upstream_headers.clone(),
+            stream_usage_added,
         },
     }
 }

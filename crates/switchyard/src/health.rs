@@ -144,6 +144,7 @@ async fn probe(
         timeout,
         stream_timeout: handle.stream_timeout.min(PROBE_TIMEOUT),
         headers: HeaderMap::new(),
+        stream_usage_added: false,
     };
     let model = model.unwrap_or_else(|| handle.upstream_model.clone());
     let call = async {

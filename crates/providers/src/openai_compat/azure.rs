@@ -7,6 +7,8 @@
 //!   when no key is configured. The Entra client-credential flow (`tenant_id`, `client_id`,
 //!   `client_secret`) is not implemented.
 //! - Streams: the opening chunk that only carries `prompt_filter_results` is dropped.
+//!   `stream_options` is only sent to api-versions that take it ([`accepts_stream_options`]);
+//!   older ones answer 400 `Unknown parameter: 'stream_options'`.
 //! - Body: unchanged, `model` included. Azure routes by the deployment in the URL and ignores
 //!   the field; keeping it costs nothing and keeps the body byte-identical to the OpenAI path.
 
@@ -14,6 +16,42 @@ use reqwest::Url;
 
 /// The `api-version` LiteLLM sends when neither the deployment nor the environment sets one.
 pub const DEFAULT_API_VERSION: &str = "2025-02-01-preview";
+
+/// The first dated api-version whose chat and completion requests take `stream_options`
+/// (`include_usage`): the `2024-08-01-preview` inference spec is the first to define it;
+/// `2024-07-01-preview` and the GA versions up to `2024-06-01` do not, and the next GA
+/// version, `2024-10-21`, does.
+const FIRST_STREAM_OPTIONS_VERSION: (u16, u8, u8) = (2024, 8, 1);
+
+/// Whether a deployment on `api_version` may be sent `stream_options`.
+///
+/// Dated versions (`YYYY-MM-DD`, with or without `-preview`) take it from
+/// [`FIRST_STREAM_OPTIONS_VERSION`] on. Any other spelling (`v1`, `preview`, `latest` of
+/// the v1 API) is newer than every dated version and takes it too.
+pub fn accepts_stream_options(api_version: &str) -> bool {
+    dated_version(api_version).is_none_or(|date| date >= FIRST_STREAM_OPTIONS_VERSION)
+}
+
+/// `(year, month, day)` of a `YYYY-MM-DD` or `YYYY-MM-DD-<suffix>` api-version.
+fn dated_version(api_version: &str) -> Option<(u16, u8, u8)> {
+    let version = api_version.trim();
+    let date = version.get(..10)?;
+    let rest = &version[10..];
+    if !(rest.is_empty() || rest.starts_with('-')) {
+        return None;
+    }
+    let mut parts = date.split('-');
+    let mut number = |digits: usize| {
+        parts
+            .next()
+            .filter(|part| part.len() == digits && part.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|part| part.parse::<u16>().ok())
+    };
+    let year = number(4)?;
+    let month = u8::try_from(number(2)?).ok()?;
+    let day = u8::try_from(number(2)?).ok()?;
+    ((1..=12).contains(&month) && (1..=31).contains(&day)).then_some((year, month, day))
+}
 
 /// The deployment URL of `operation` (`chat/completions`, `completions`, `embeddings`).
 pub fn deployment_url(
@@ -128,6 +166,49 @@ mod tests {
             br#"{"id":"c","choices":[{"index":0,"delta":{"content":"x"}}],"prompt_filter_results":[]}"#
         ));
         assert!(!is_prompt_filter_only(br#"{"id":"c","choices":[]}"#));
+    }
+
+    #[test]
+    fn stream_options_start_with_the_2024_08_01_preview_spec() {
+        for version in [
+            "2024-08-01-preview",
+            "2024-09-01-preview",
+            "2024-10-21",
+            "2025-02-01-preview",
+            " 2025-04-01-preview ",
+            "v1",
+            "preview",
+            "latest",
+        ] {
+            assert!(accepts_stream_options(version), "{version}");
+        }
+        for version in [
+            "2024-07-01-preview",
+            "2024-06-01",
+            "2024-05-01-preview",
+            "2024-02-01",
+            "2023-12-01-preview",
+            "2023-05-15",
+        ] {
+            assert!(!accepts_stream_options(version), "{version}");
+        }
+    }
+
+    #[test]
+    fn only_well_formed_dates_are_read_as_dated_versions() {
+        assert_eq!(dated_version("2024-10-21"), Some((2024, 10, 21)));
+        assert_eq!(dated_version("2023-05-15-preview"), Some((2023, 5, 15)));
+        for not_dated in [
+            "2024-1-21",
+            "2024-13-01",
+            "2024-10-00",
+            "2024-10-21x",
+            "v1",
+            "",
+            "2024-10-2",
+        ] {
+            assert_eq!(dated_version(not_dated), None, "{not_dated}");
+        }
     }
 
     #[test]

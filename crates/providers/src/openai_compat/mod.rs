@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use switchyard_llm_types::{
     ChatCompletionRequest, ChatCompletionResponse, ChunkJson, CompletionRequest,
-    CompletionResponse, EmbeddingRequest, EmbeddingResponse,
+    CompletionResponse, EmbeddingRequest, EmbeddingResponse, StreamOptions,
 };
 
 pub use dialect::Dialect;
@@ -193,6 +193,9 @@ pub struct OpenAiCompatible {
     /// Azure opens streams with a chunk carrying only `prompt_filter_results` (no id, no
     /// choices); it is dropped so clients see OpenAI's chunk sequence.
     drop_prompt_filter_chunks: bool,
+    /// Whether streams may carry `stream_options`: not on Azure api-versions older than
+    /// the parameter ([`azure::accepts_stream_options`]).
+    accepts_stream_options: bool,
     drop_params: bool,
 }
 
@@ -296,6 +299,10 @@ impl OpenAiCompatible {
             request_defaults: target.request_defaults,
             azure_wildcard,
             drop_prompt_filter_chunks: matches!(target.layout, Layout::Azure { .. }),
+            accepts_stream_options: match &target.layout {
+                Layout::Azure { api_version, .. } => azure::accepts_stream_options(api_version),
+                Layout::OpenAi => true,
+            },
             drop_params: target.drop_params,
         })
     }
@@ -320,6 +327,34 @@ impl OpenAiCompatible {
                     })
             }
         }
+    }
+
+    /// Whether a stream's `stream_options` must be left out because the upstream does not
+    /// take it. What only the gateway asked for (its usage chunk, see
+    /// [`CallOptions::stream_usage_added`]) is left out silently: the gateway then estimates
+    /// the usage. What the client asked for is refused as an unsupported parameter (the 400
+    /// the upstream would answer, naming `stream_options`) unless `drop_params` is set.
+    fn strips_stream_options(
+        &self,
+        stream_options: Option<&StreamOptions>,
+        model: &str,
+        options: &CallOptions,
+    ) -> Result<bool, ProviderError> {
+        let Some(stream_options) = stream_options else {
+            return Ok(false);
+        };
+        if self.accepts_stream_options {
+            return Ok(false);
+        }
+        let client_asked = !options.stream_usage_added || !stream_options.extra.is_empty();
+        if client_asked && !self.drop_params {
+            return Err(ProviderError::UnsupportedParams {
+                provider: self.name(),
+                model: model.to_owned(),
+                params: vec!["stream_options".to_owned()],
+            });
+        }
+        Ok(true)
     }
 
     /// The JSON body: the request, with deployment defaults for the fields it leaves unset.
@@ -601,7 +636,14 @@ impl Provider for OpenAiCompatible {
         options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         if self.dialect.forces_text_completion() {
-            let completion = text_completion::chat_to_completion(request);
+            let mut completion = text_completion::chat_to_completion(request);
+            if self.strips_stream_options(
+                completion.stream_options.as_ref(),
+                &request.model,
+                options,
+            )? {
+                completion.stream_options = None;
+            }
             let url = self.url_for(&self.completions_url, "completions", &request.model)?;
             let upstream = self.stream(&url, &completion, options).await?;
             return Ok(Upstream {
@@ -609,7 +651,10 @@ impl Provider for OpenAiCompatible {
                 headers: upstream.headers,
             });
         }
-        let request = fit_for_openai(request, self.drop_params, self.name())?;
+        let mut request = fit_for_openai(request, self.drop_params, self.name())?;
+        if self.strips_stream_options(request.stream_options.as_ref(), &request.model, options)? {
+            request.to_mut().stream_options = None;
+        }
         let url = self.url_for(&self.chat_url, "chat/completions", &request.model)?;
         self.stream(&url, request.as_ref(), options).await
     }
@@ -628,8 +673,12 @@ impl Provider for OpenAiCompatible {
         request: &CompletionRequest,
         options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
+        let mut request = Cow::Borrowed(request);
+        if self.strips_stream_options(request.stream_options.as_ref(), &request.model, options)? {
+            request.to_mut().stream_options = None;
+        }
         let url = self.url_for(&self.completions_url, "completions", &request.model)?;
-        self.stream(&url, request, options).await
+        self.stream(&url, request.as_ref(), options).await
     }
 
     async fn embeddings(
@@ -688,6 +737,8 @@ impl Provider for OpenAiCompatible {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+    use switchyard_llm_types::ErrorClass;
 
     fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| {
@@ -820,6 +871,100 @@ mod tests {
             provider.completions_url.as_str(),
             "https://r.openai.azure.com/openai/deployments/instruct/completions?api-version=2025-02-01-preview"
         );
+    }
+
+    fn azure_on(api_version: &'static str, drop_params: bool) -> OpenAiCompatible {
+        let mut target = OpenAiCompatibleTarget::azure(
+            Dialect::Azure,
+            "dep",
+            AzureParams {
+                api_base: Some("https://r.openai.azure.com"),
+                api_key: Some("k"),
+                api_version: Some(api_version),
+                ..AzureParams::default()
+            },
+            env(&[]),
+        )
+        .unwrap();
+        target.drop_params = drop_params;
+        OpenAiCompatible::new(target, HttpClient::new().unwrap()).unwrap()
+    }
+
+    /// A stream call whose usage request the gateway added.
+    fn gateway_usage_call() -> CallOptions {
+        CallOptions {
+            stream_usage_added: true,
+            ..CallOptions::default()
+        }
+    }
+
+    fn usage_options(extra: Value) -> StreamOptions {
+        StreamOptions {
+            include_usage: Some(true),
+            extra: serde_json::from_value(extra).unwrap(),
+        }
+    }
+
+    #[test]
+    fn stream_options_reach_azure_versions_that_take_them() {
+        let gateway = gateway_usage_call();
+        let client = CallOptions::default();
+        let options = usage_options(json!({}));
+        for version in ["2024-08-01-preview", "2024-10-21", "v1"] {
+            let provider = azure_on(version, false);
+            for call in [&gateway, &client] {
+                assert!(!provider
+                    .strips_stream_options(Some(&options), "m", call)
+                    .unwrap());
+            }
+        }
+        let openai = OpenAiCompatible::new(
+            OpenAiCompatibleTarget::resolve(Dialect::OpenAi, None, Some("sk"), env(&[])).unwrap(),
+            HttpClient::new().unwrap(),
+        )
+        .unwrap();
+        assert!(!openai
+            .strips_stream_options(Some(&options), "m", &client)
+            .unwrap());
+    }
+
+    #[test]
+    fn older_azure_versions_lose_the_gateways_usage_request_silently() {
+        let provider = azure_on("2024-06-01", false);
+        let gateway = gateway_usage_call();
+        assert!(provider
+            .strips_stream_options(Some(&usage_options(json!({}))), "m", &gateway)
+            .unwrap());
+        assert!(!provider.strips_stream_options(None, "m", &gateway).unwrap());
+    }
+
+    #[test]
+    fn older_azure_versions_refuse_the_clients_stream_options_unless_dropped() {
+        let gateway = gateway_usage_call();
+        let client = CallOptions::default();
+        // The client's own `include_usage`, or any other option it set next to the gateway's.
+        let asked = [
+            (usage_options(json!({})), &client),
+            (
+                usage_options(json!({"include_obfuscation": false})),
+                &gateway,
+            ),
+        ];
+        let strict = azure_on("2024-02-01", false);
+        for (options, call) in &asked {
+            let error = strict
+                .strips_stream_options(Some(options), "gpt-4o", call)
+                .unwrap_err();
+            assert_eq!(error.status(), 400);
+            assert_eq!(error.param(), Some("stream_options"));
+            assert!(error.to_string().contains("drop_params"), "{error}");
+        }
+        let lenient = azure_on("2024-02-01", true);
+        for (options, call) in &asked {
+            assert!(lenient
+                .strips_stream_options(Some(options), "gpt-4o", call)
+                .unwrap());
+        }
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub mod users;
 
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
+use switchyard::providers::passthrough::PassthroughOperation;
 use switchyard_llm_types::ErrorKind;
 
 use crate::error::ApiError;
@@ -64,7 +65,7 @@ pub fn router(gateway: Gateway) -> Router {
             )
             .route(
                 &format!("{prefix}/responses"),
-                post(passthrough::create_response),
+                passthrough::json_body_route(PassthroughOperation::CreateResponse),
             )
             .route(
                 &format!("{prefix}/responses/{{id}}"),
@@ -76,15 +77,15 @@ pub fn router(gateway: Gateway) -> Router {
             )
             .route(
                 &format!("{prefix}/moderations"),
-                post(passthrough::moderations),
+                passthrough::json_body_route(PassthroughOperation::Moderations),
             )
             .route(
                 &format!("{prefix}/images/generations"),
-                post(passthrough::image_generations),
+                passthrough::json_body_route(PassthroughOperation::ImageGenerations),
             )
             .route(
                 &format!("{prefix}/audio/speech"),
-                post(passthrough::audio_speech),
+                passthrough::json_body_route(PassthroughOperation::AudioSpeech),
             )
             .route(
                 &format!("{prefix}/audio/transcriptions"),

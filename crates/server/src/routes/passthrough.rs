@@ -18,6 +18,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use axum::routing::{post, MethodRouter};
 use http::{Method, StatusCode};
 use serde_json::{Map, Value};
 use switchyard::providers::passthrough::{
@@ -32,72 +33,16 @@ use crate::respond::{self, error_response, new_call_id};
 use crate::routes::llm::HeaderOptions;
 use crate::state::Gateway;
 
-pub async fn create_response(
-    state: State<Gateway>,
-    caller: Caller,
-    options: HeaderOptions,
-    body: JsonBody<Value>,
-) -> Response {
-    with_body(
-        state,
-        caller,
-        options,
-        body,
-        PassthroughOperation::CreateResponse,
-        "responses",
+/// The `POST` route of a JSON-body endpoint relayed as `operation` (`/responses`,
+/// `/moderations`, `/images/generations`, `/audio/speech`): the upstream path is the
+/// endpoint's own.
+pub fn json_body_route(operation: PassthroughOperation) -> MethodRouter<Gateway> {
+    post(
+        move |state: State<Gateway>,
+              caller: Caller,
+              options: HeaderOptions,
+              body: JsonBody<Value>| with_body(state, caller, options, body, operation),
     )
-    .await
-}
-
-pub async fn moderations(
-    state: State<Gateway>,
-    caller: Caller,
-    options: HeaderOptions,
-    body: JsonBody<Value>,
-) -> Response {
-    with_body(
-        state,
-        caller,
-        options,
-        body,
-        PassthroughOperation::Moderations,
-        "moderations",
-    )
-    .await
-}
-
-pub async fn image_generations(
-    state: State<Gateway>,
-    caller: Caller,
-    options: HeaderOptions,
-    body: JsonBody<Value>,
-) -> Response {
-    with_body(
-        state,
-        caller,
-        options,
-        body,
-        PassthroughOperation::ImageGenerations,
-        "images/generations",
-    )
-    .await
-}
-
-pub async fn audio_speech(
-    state: State<Gateway>,
-    caller: Caller,
-    options: HeaderOptions,
-    body: JsonBody<Value>,
-) -> Response {
-    with_body(
-        state,
-        caller,
-        options,
-        body,
-        PassthroughOperation::AudioSpeech,
-        "audio/speech",
-    )
-    .await
 }
 
 /// `POST /v1/audio/transcriptions`: `multipart/form-data` with `file` and `model`.
@@ -208,7 +153,6 @@ async fn with_body(
     HeaderOptions(options): HeaderOptions,
     JsonBody(body): JsonBody<Value>,
     operation: PassthroughOperation,
-    path: &str,
 ) -> Response {
     let call_id = new_call_id();
     let Value::Object(body) = body else {
@@ -240,7 +184,7 @@ async fn with_body(
     let request = PassthroughRequest {
         operation,
         method: Method::POST,
-        path: path.to_owned(),
+        path: operation.endpoint().trim_start_matches('/').to_owned(),
         model,
         body: Some(body),
         multipart: None,

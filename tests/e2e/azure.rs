@@ -1,0 +1,160 @@
+//! Azure OpenAI deployments (`azure/`) through the real gateway, against a scripted mock that
+//! answers like Azure: deployment URLs with `api-version`, the `api-key` header, and the 400
+//! `Unknown parameter: 'stream_options'` of api-versions older than `2024-08-01-preview`.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use switchyard_tests::scripted::{ScriptedAnswer, ScriptedRequest, ScriptedUpstream};
+use switchyard_tests::{Gateway, MASTER_KEY};
+
+use crate::common::{chunks, open_stream, read_stream, send_json};
+
+const API_KEY: &str = "az-e2e-key";
+
+fn unknown_stream_options() -> ScriptedAnswer {
+    let error = json!({"error": {"message": "Unknown parameter: 'stream_options'.",
+        "type": "invalid_request_error", "param": "stream_options", "code": "unknown_parameter"}});
+    (400, "application/json", error.to_string())
+}
+
+fn stream(with_usage: bool) -> String {
+    let chunk = |choices: Value| {
+        json!({"id": "chatcmpl-az", "object": "chat.completion.chunk", "created": 1_700_000_000,
+               "model": "gpt-4o-2024-08-06", "choices": choices})
+    };
+    let mut events = vec![
+        json!({"id": "", "object": "", "created": 0, "model": "", "choices": [],
+               "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]}),
+        chunk(json!([{"index": 0, "delta": {"role": "assistant", "content": "Bonjour"}}])),
+        chunk(json!([{"index": 0, "delta": {}, "finish_reason": "stop"}])),
+    ];
+    if with_usage {
+        let mut usage = chunk(json!([]));
+        usage["usage"] = json!({"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11});
+        events.push(usage);
+    }
+    let mut text: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    text.push_str("data: [DONE]\n\n");
+    text
+}
+
+fn answer(request: &ScriptedRequest) -> ScriptedAnswer {
+    if request.header("api-key") != Some(API_KEY) {
+        return (401, "application/json", json!({"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API endpoint."}}).to_string());
+    }
+    let Some(version) = request
+        .target
+        .strip_prefix("/openai/deployments/gpt-4o-eu/chat/completions?api-version=")
+    else {
+        return (
+            404,
+            "application/json",
+            json!({"error": {"code": "404", "message": "Resource not found"}}).to_string(),
+        );
+    };
+    let body = request.json();
+    let old = version < "2024-08-01";
+    if old && body.get("stream_options").is_some() {
+        return unknown_stream_options();
+    }
+    let with_usage = body["stream_options"]["include_usage"] == true;
+    (200, "text/event-stream", stream(with_usage))
+}
+
+fn azure_gateway(base: &str) -> Gateway {
+    let deployment = |name: &str, version: &str, drop: bool| {
+        format!(
+            "  - model_name: {name}\n    litellm_params:\n      model: azure/gpt-4o-eu\n      api_base: {base}\n      api_key: {API_KEY}\n      api_version: '{version}'\n      drop_params: {drop}\n"
+        )
+    };
+    Gateway::start(&format!(
+        "model_list:\n{}{}{}router_settings:\n  num_retries: 0\n  disable_cooldowns: true\ngeneral_settings:\n  master_key: {MASTER_KEY}\n",
+        deployment("current", "2024-10-21", false),
+        deployment("old", "2024-06-01", false),
+        deployment("old-dropping", "2024-06-01", true),
+    ))
+}
+
+fn stream_body(model: &str, include_usage: bool) -> Value {
+    let mut body = json!({"model": model, "stream": true,
+                          "messages": [{"role": "user", "content": "Salut"}]});
+    if include_usage {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
+}
+
+async fn streamed(gateway: &Gateway, body: &Value) -> Vec<Value> {
+    chunks(&read_stream(open_stream(gateway, "/v1/chat/completions", body).await).await)
+}
+
+fn usage_chunks(chunks: &[Value]) -> usize {
+    chunks.iter().filter(|c| c["usage"].is_object()).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_options_reach_only_api_versions_that_take_them() {
+    let upstream = ScriptedUpstream::start(answer).await;
+    let gateway = azure_gateway(&upstream.base_url);
+
+    // Current version: the gateway asks for usage; the client that did not gets none.
+    let plain = streamed(&gateway, &stream_body("current", false)).await;
+    assert_eq!(usage_chunks(&plain), 0, "{plain:?}");
+    assert_eq!(
+        plain[0]["choices"][0]["delta"]["content"], "Bonjour",
+        "{plain:?}"
+    );
+    let asked = streamed(&gateway, &stream_body("current", true)).await;
+    assert_eq!(
+        asked.last().unwrap()["usage"]["total_tokens"],
+        11,
+        "{asked:?}"
+    );
+
+    // Old version: the gateway's own usage request is left out; the stream still works.
+    let old = streamed(&gateway, &stream_body("old", false)).await;
+    assert_eq!(
+        old[0]["choices"][0]["delta"]["content"], "Bonjour",
+        "{old:?}"
+    );
+    assert_eq!(usage_chunks(&old), 0, "{old:?}");
+
+    // The client's own stream_options: refused (naming it) unless the deployment drops it.
+    let (status, _, error) =
+        send_json(gateway.post("/v1/chat/completions", &stream_body("old", true))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["param"], "stream_options", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("drop_params"),
+        "{error}"
+    );
+    let dropped = streamed(&gateway, &stream_body("old-dropping", true)).await;
+    assert_eq!(
+        dropped[0]["choices"][0]["delta"]["content"], "Bonjour",
+        "{dropped:?}"
+    );
+
+    let sent: Vec<(String, Value)> = upstream
+        .requests()
+        .iter()
+        .map(|r| (r.target.clone(), r.json()))
+        .collect();
+    assert_eq!(
+        sent.len(),
+        4,
+        "the refused call never reaches Azure: {sent:?}"
+    );
+    for (target, body) in &sent {
+        let expected = target
+            .ends_with("2024-10-21")
+            .then(|| json!({"include_usage": true}));
+        assert_eq!(
+            body.get("stream_options").cloned(),
+            expected,
+            "{target}: {body}"
+        );
+    }
+}
