@@ -30,11 +30,12 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
+use super::aws_time::parse_rfc3339;
 use super::sigv4::{signature_headers_for, AwsCredentials};
 use crate::http::transport_error;
 use crate::{HttpClient, ProviderError};
@@ -608,29 +609,8 @@ fn parse_assume_role(xml: &Bytes) -> Option<(AwsCredentials, SystemTime)> {
         secret_access_key: xml_text(xml, "SecretAccessKey").filter(|value| !value.is_empty())?,
         session_token: xml_text(xml, "SessionToken").filter(|value| !value.is_empty()),
     };
-    let expires = parse_timestamp(&xml_text(xml, "Expiration")?)?;
+    let expires = parse_rfc3339(&xml_text(xml, "Expiration")?)?;
     Some((credentials, expires))
-}
-
-/// `2026-11-23T16:00:00Z` (fractional seconds allowed) → time.
-fn parse_timestamp(text: &str) -> Option<SystemTime> {
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
-    if text.get(4..5) != Some("-") || text.get(10..11) != Some("T") || !text.ends_with('Z') {
-        return None;
-    }
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let secs = u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -876,19 +856,14 @@ mod tests {
         assert_eq!(credentials.secret_access_key, "se/cr+et");
         assert_eq!(credentials.session_token.as_deref(), Some("to&ken"));
         assert_eq!(
-            expires.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            expires
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
             1_795_449_600
         );
         assert!(parse_assume_role(&Bytes::from_static(b"<Error/>")).is_none());
         assert!(parse_assume_role(&Bytes::from_static(b"\xff\xfe")).is_none());
-        for bad in [
-            "",
-            "2026-13-01T00:00:00Z",
-            "2026-11-23 16:00:00Z",
-            "2026-11-23T16:00:00",
-        ] {
-            assert!(parse_timestamp(bad).is_none(), "{bad}");
-        }
         assert_eq!(
             form_encode(&[("RoleArn", "arn:aws:iam::1:role/r".to_owned())]),
             "RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr"
