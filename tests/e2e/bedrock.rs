@@ -2,23 +2,25 @@
 //! that verifies every request's SigV4 signature (by signing the received request again with
 //! the known secret and comparing) and answers Converse and ConverseStream (real
 //! event-stream frames), and an STS endpoint that checks the signature of `AssumeRole` calls
-//! and issues temporary credentials the runtime mock then accepts.
+//! (and that `AssumeRoleWithWebIdentity` calls are unsigned and carry the expected token) and
+//! issues temporary credentials the runtime mock then accepts.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use switchyard_providers::bedrock::aws_time::{format_rfc3339, parse_amz_date};
 use switchyard_providers::bedrock::sigv4::{signature_headers_for, AwsCredentials};
 use switchyard_providers::bedrock::stream::frames::event;
 use switchyard_tests::sse::stream_text;
 use switchyard_tests::{Gateway, MASTER_KEY};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-use crate::common::{assert_error, chunks, open_stream, read_stream, send_json, ExpectedError};
+use crate::common::{
+    assert_error, chunks, open_stream, read_stream, send_json, serve_raw_with, ExpectedError,
+    RawReply, RawRequest,
+};
 
 const KEY_ID: &str = "AKIDE2ESWITCHYARD";
 const SECRET: &str = "e2e/secret/for/the/mock";
@@ -29,33 +31,17 @@ const TEMP_SECRET: &str = "temporary/secret";
 const TEMP_TOKEN: &str = "FwoGZXIvYXdzE+e2e/session==";
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/switchyard-e2e";
 const SESSION_NAME: &str = "e2e-session";
+/// The web identity token the STS mock accepts (for [`ROLE_ARN`], as [`SESSION_NAME`]).
+const OIDC_TOKEN: &str =
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZTJlIn0.c2ln";
 
-/// The mock's state: STS calls answered and the key id that signed each runtime call.
+/// The mock's state: STS calls answered (`AssumeRole`, `AssumeRoleWithWebIdentity`) and the
+/// key id that signed each runtime call.
 #[derive(Clone, Default)]
 struct Seen {
     sts_calls: Arc<AtomicUsize>,
+    web_identity_calls: Arc<AtomicUsize>,
     runtime_signers: Arc<Mutex<Vec<String>>>,
-}
-
-struct Request {
-    method: String,
-    target: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-/// `20240102T030405Z` → time.
-fn parse_amz_date(text: &str) -> Option<SystemTime> {
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
-    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
-    let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let secs = u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 /// The access key id and service of a SigV4 `Authorization` header's credential scope.
@@ -73,7 +59,7 @@ fn credential_scope(authorization: &str) -> Option<(&str, &str)> {
 
 /// Signs the received request again with the secret the mock knows for its key id (and, for
 /// temporary credentials, the session token it issued) and compares.
-fn signature_is_valid(request: &Request) -> bool {
+fn signature_is_valid(request: &RawRequest) -> bool {
     let (Some(authorization), Some(time)) = (
         request.headers.get("authorization"),
         request
@@ -138,16 +124,25 @@ fn signature_is_valid(request: &Request) -> bool {
     })
 }
 
+fn xml(status: u16, body: String) -> RawReply {
+    RawReply::new(status, "text/xml", body)
+}
+
+/// STS `AssumeRoleWithWebIdentity`: an unsigned call with the expected role, session name and
+/// token gets the temporary credentials.
+fn assume_role_with_web_identity(request: &RawRequest, seen: &Seen) -> RawReply {
+    let form = String::from_utf8_lossy(&request.body).into_owned();
+    let expected = format!("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fswitchyard-e2e&RoleSessionName=e2e-session&DurationSeconds=3600&WebIdentityToken={OIDC_TOKEN}");
+    if request.headers.contains_key("authorization") || form != expected {
+        return xml(400, format!("<ErrorResponse><Error><Code>InvalidIdentityToken</Code><Message>unexpected call {form}</Message></Error></ErrorResponse>"));
+    }
+    seen.web_identity_calls.fetch_add(1, Ordering::SeqCst);
+    temporary_credentials("AssumeRoleWithWebIdentity")
+}
+
 /// STS `AssumeRole` (query API): a valid `sts` signature by the base key and the expected role
 /// and session name get temporary credentials.
-fn assume_role(request: &Request, seen: &Seen) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
-    let xml = |status: u16, body: String| {
-        (
-            status,
-            vec![("content-type", "text/xml".to_owned())],
-            body.into_bytes(),
-        )
-    };
+fn assume_role(request: &RawRequest, seen: &Seen) -> RawReply {
     let signed_for_sts = request
         .headers
         .get("authorization")
@@ -162,50 +157,44 @@ fn assume_role(request: &Request, seen: &Seen) -> (u16, Vec<(&'static str, Strin
         return xml(400, format!("<ErrorResponse><Error><Code>ValidationError</Code><Message>unexpected form {form}</Message></Error></ErrorResponse>"));
     }
     seen.sts_calls.fetch_add(1, Ordering::SeqCst);
-    let expires = SystemTime::now() + Duration::from_secs(3600);
-    let secs = expires.duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let expiration = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    );
+    temporary_credentials("AssumeRole")
+}
+
+/// The `{action}Response` that issues the temporary credentials, valid for an hour.
+fn temporary_credentials(action: &str) -> RawReply {
+    let expiration = format_rfc3339(SystemTime::now() + Duration::from_secs(3600)).unwrap();
     xml(
         200,
         format!(
-            "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\
+            "<{action}Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><{action}Result>\
              <AssumedRoleUser><Arn>{ROLE_ARN}/{SESSION_NAME}</Arn><AssumedRoleId>AROA:{SESSION_NAME}</AssumedRoleId></AssumedRoleUser>\
              <Credentials><AccessKeyId>{TEMP_KEY_ID}</AccessKeyId><SecretAccessKey>{TEMP_SECRET}</SecretAccessKey>\
              <SessionToken>{TEMP_TOKEN}</SessionToken><Expiration>{expiration}</Expiration></Credentials>\
-             </AssumeRoleResult></AssumeRoleResponse>"
+             </{action}Result></{action}Response>"
         ),
     )
 }
 
-fn answer(request: &Request, seen: &Seen) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+fn answer(request: &RawRequest, seen: &Seen) -> RawReply {
     if request.method == "POST" && request.target == "/" {
-        return assume_role(request, seen);
+        return if request
+            .body
+            .starts_with(b"Action=AssumeRoleWithWebIdentity&")
+        {
+            assume_role_with_web_identity(request, seen)
+        } else {
+            assume_role(request, seen)
+        };
     }
     let json_reply = |status: u16, error_type: Option<&str>, body: Value| {
-        let mut headers = vec![("content-type", "application/json".to_owned())];
+        let mut reply = RawReply::new(status, "application/json", body.to_string());
         if let Some(error_type) = error_type {
-            headers.push((
+            reply.headers.push((
                 "x-amzn-errortype",
                 format!("{error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
             ));
         }
-        (status, headers, body.to_string().into_bytes())
+        reply
     };
     if !signature_is_valid(request) {
         return json_reply(
@@ -254,14 +243,7 @@ fn answer(request: &Request, seen: &Seen) -> (u16, Vec<(&'static str, String)>, 
                 ),
             ]
             .concat();
-            (
-                200,
-                vec![(
-                    "content-type",
-                    "application/vnd.amazon.eventstream".to_owned(),
-                )],
-                frames,
-            )
+            RawReply::new(200, "application/vnd.amazon.eventstream", frames)
         }
         _ => json_reply(
             404,
@@ -272,69 +254,9 @@ fn answer(request: &Request, seen: &Seen) -> (u16, Vec<(&'static str, String)>, 
 }
 
 async fn start_mock() -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let seen = Seen::default();
     let state = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let state = state.clone();
-            tokio::spawn(async move {
-                let mut buffer = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let header_end = loop {
-                    let read = socket.read(&mut chunk).await.unwrap_or(0);
-                    if read == 0 {
-                        return;
-                    }
-                    buffer.extend_from_slice(&chunk[..read]);
-                    if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break at + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
-                let mut lines = head.split("\r\n");
-                let mut request_line = lines.next().unwrap_or_default().split(' ');
-                let method = request_line.next().unwrap_or_default().to_owned();
-                let target = request_line.next().unwrap_or_default().to_owned();
-                let headers: HashMap<String, String> = lines
-                    .filter_map(|line| line.split_once(':'))
-                    .map(|(name, value)| {
-                        (name.trim().to_ascii_lowercase(), value.trim().to_owned())
-                    })
-                    .collect();
-                let length: usize = headers
-                    .get("content-length")
-                    .and_then(|length| length.parse().ok())
-                    .unwrap_or(0);
-                while buffer.len() < header_end + length {
-                    let read = socket.read(&mut chunk).await.unwrap_or(0);
-                    if read == 0 {
-                        return;
-                    }
-                    buffer.extend_from_slice(&chunk[..read]);
-                }
-                let request = Request {
-                    method,
-                    target,
-                    headers,
-                    body: buffer[header_end..header_end + length].to_vec(),
-                };
-                let (status, headers, body) = answer(&request, &state);
-                let mut head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
-                    body.len()
-                );
-                for (name, value) in headers {
-                    head.push_str(&format!("{name}: {value}\r\n"));
-                }
-                head.push_str("\r\n");
-                socket.write_all(head.as_bytes()).await.ok();
-                socket.write_all(&body).await.ok();
-                socket.shutdown().await.ok();
-            });
-        }
-    });
+    let base = serve_raw_with(move |request: &RawRequest| answer(request, &state)).await;
     (base, seen)
 }
 
@@ -372,11 +294,7 @@ general_settings:
         ],
     );
 
-    let (status, _, reply) = send_json(gateway.post(
-        "/v1/chat/completions",
-        &json!({"model": "nova", "messages": [{"role": "user", "content": "Hi"}]}),
-    ))
-    .await;
+    let (status, _, reply) = say_hi(&gateway, "nova").await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(
         reply["choices"][0]["message"]["content"],
@@ -420,12 +338,17 @@ general_settings:
         },
     );
 
-    let (status, _, reply) = send_json(gateway.post(
-        "/v1/chat/completions",
-        &json!({"model": "nova-wrong-secret", "messages": [{"role": "user", "content": "Hi"}]}),
-    ))
-    .await;
+    let (status, _, reply) = say_hi(&gateway, "nova-wrong-secret").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
+}
+
+/// A one-message chat with `model`: status, headers, body.
+async fn say_hi(gateway: &Gateway, model: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    send_json(gateway.post(
+        "/v1/chat/completions",
+        &json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}),
+    ))
+    .await
 }
 
 fn chat_ok(reply: &Value) {
@@ -486,19 +409,11 @@ general_settings:
         ],
     );
     for model in ["nova-profile", "nova-env-profile"] {
-        let (status, _, reply) = send_json(gateway.post(
-            "/v1/chat/completions",
-            &json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}),
-        ))
-        .await;
+        let (status, _, reply) = say_hi(&gateway, model).await;
         assert_eq!(status, StatusCode::OK, "{model}: {reply}");
         chat_ok(&reply);
     }
-    let (status, _, reply) = send_json(gateway.post(
-        "/v1/chat/completions",
-        &json!({"model": "nova-default-profile", "messages": [{"role": "user", "content": "Hi"}]}),
-    ))
-    .await;
+    let (status, _, reply) = say_hi(&gateway, "nova-default-profile").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
     assert_eq!(seen.sts_calls.load(Ordering::SeqCst), 0);
 }
@@ -553,11 +468,7 @@ general_settings:
     assert!(signers.iter().all(|key| key == TEMP_KEY_ID), "{signers:?}");
 
     // STS refuses a badly signed AssumeRole: an authentication error, no Bedrock call.
-    let (status, _, reply) = send_json(gateway.post(
-        "/v1/chat/completions",
-        &json!({"model": "nova-role-bad-base", "messages": [{"role": "user", "content": "Hi"}]}),
-    ))
-    .await;
+    let (status, _, reply) = say_hi(&gateway, "nova-role-bad-base").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
     assert!(
         reply["error"]["message"]
@@ -567,4 +478,68 @@ general_settings:
         "{reply}"
     );
     assert_eq!(seen.runtime_signers.lock().unwrap().len(), 5);
+}
+
+/// Web identity, both ways: `aws_web_identity_token` (here through `os.environ/`) with
+/// `aws_role_name`, and EKS's `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`. Each is exchanged
+/// once, unsigned, at STS; the temporary credentials sign the Bedrock calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_exchanges_a_web_identity_token_for_the_role() {
+    let (base, seen) = start_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, OIDC_TOKEN).unwrap();
+    let token_file = token_file.display().to_string();
+    let gateway = Gateway::start_with(
+        &format!(
+            r#"
+model_list:
+  - model_name: nova-web-identity
+    litellm_params:
+      model: bedrock/amazon.nova-lite-v1:0
+      api_base: {base}
+      aws_region_name: {REGION}
+      aws_web_identity_token: os.environ/E2E_OIDC_TOKEN
+      aws_role_name: {ROLE_ARN}
+      aws_session_name: {SESSION_NAME}
+      aws_sts_endpoint: {base}
+  - model_name: nova-irsa
+    litellm_params:
+      model: bedrock/amazon.nova-lite-v1:0
+      api_base: {base}
+      aws_region_name: {REGION}
+router_settings:
+  num_retries: 0
+  disable_cooldowns: true
+general_settings:
+  master_key: {MASTER_KEY}
+"#
+        ),
+        &[],
+        &[
+            ("E2E_OIDC_TOKEN", OIDC_TOKEN),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", &token_file),
+            ("AWS_ROLE_ARN", ROLE_ARN),
+            ("AWS_ROLE_SESSION_NAME", SESSION_NAME),
+            ("AWS_STS_ENDPOINT", &base),
+        ],
+    );
+    for model in ["nova-web-identity", "nova-irsa"] {
+        for _ in 0..2 {
+            let (status, _, reply) = say_hi(&gateway, model).await;
+            assert_eq!(status, StatusCode::OK, "{model}: {reply}");
+            chat_ok(&reply);
+        }
+    }
+    assert_eq!(
+        seen.web_identity_calls.load(Ordering::SeqCst),
+        2,
+        "one exchange per deployment"
+    );
+    assert_eq!(seen.sts_calls.load(Ordering::SeqCst), 0);
+    let signers = seen.runtime_signers.lock().unwrap().clone();
+    assert_eq!(signers, vec![TEMP_KEY_ID; 4]);
+    // The token never reaches a client.
+    let (_, _, info) = send_json(gateway.get("/model/info")).await;
+    assert!(!info.to_string().contains(OIDC_TOKEN), "{info}");
 }

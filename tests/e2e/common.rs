@@ -198,11 +198,30 @@ pub fn chunks(frames: &[Frame]) -> Vec<Value> {
 /// One request as a [`serve_raw`] mock received it.
 #[derive(Debug, Clone)]
 pub struct RawRequest {
+    pub method: String,
     /// The request target: path and query.
     pub target: String,
     /// Header names lower-cased.
     pub headers: std::collections::HashMap<String, String>,
     pub body: Vec<u8>,
+}
+
+/// An answer of a [`serve_raw_with`] mock: any headers, any bytes.
+#[derive(Debug, Clone)]
+pub struct RawReply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawReply {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", content_type.to_owned())],
+            body: body.into(),
+        }
+    }
 }
 
 /// A minimal HTTP/1.1 mock for provider APIs that `switchyard-mock-upstream` does not speak:
@@ -211,6 +230,18 @@ pub struct RawRequest {
 pub async fn serve_raw<F>(answer: F) -> String
 where
     F: Fn(&RawRequest) -> (u16, &'static str, String) + Send + Sync + 'static,
+{
+    serve_raw_with(move |request: &RawRequest| {
+        let (status, content_type, body) = answer(request);
+        RawReply::new(status, content_type, body)
+    })
+    .await
+}
+
+/// [`serve_raw`] for answers with headers of their own or binary bodies.
+pub async fn serve_raw_with<F>(answer: F) -> String
+where
+    F: Fn(&RawRequest) -> RawReply + Send + Sync + 'static,
 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -234,11 +265,9 @@ where
                 };
                 let head = String::from_utf8_lossy(&buffer[..header_end]).into_owned();
                 let mut lines = head.split("\r\n");
-                let target = lines
-                    .next()
-                    .and_then(|line| line.split(' ').nth(1))
-                    .unwrap_or_default()
-                    .to_owned();
+                let mut request_line = lines.next().unwrap_or_default().split(' ');
+                let method = request_line.next().unwrap_or_default().to_owned();
+                let target = request_line.next().unwrap_or_default().to_owned();
                 let headers: std::collections::HashMap<String, String> = lines
                     .filter_map(|line| line.split_once(':'))
                     .map(|(name, value)| {
@@ -257,16 +286,23 @@ where
                     buffer.extend_from_slice(&chunk[..read]);
                 }
                 let request = RawRequest {
+                    method,
                     target,
                     headers,
                     body: buffer[header_end..header_end + length].to_vec(),
                 };
-                let (status, content_type, body) = answer(&request);
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
+                let reply = answer(&request);
+                let mut head = format!(
+                    "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    reply.status,
+                    reply.body.len()
                 );
-                socket.write_all(response.as_bytes()).await.ok();
+                for (name, value) in &reply.headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                socket.write_all(head.as_bytes()).await.ok();
+                socket.write_all(&reply.body).await.ok();
                 socket.shutdown().await.ok();
             });
         }

@@ -1,7 +1,8 @@
 //! Gemini (`gemini/`) and Vertex AI (`vertex_ai/`) deployments through the real gateway,
 //! against a local mock of the Google APIs: the mock checks paths, the API key or the bearer
 //! token, and (for Vertex) runs a token endpoint that verifies the service account's RS256 JWT
-//! with the test key's public half.
+//! with the test key's public half, and a GCE metadata server that answers only requests
+//! carrying `Metadata-Flavor: Google`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,7 +42,30 @@ fn google_error(code: u16, status: &str, message: &str) -> (u16, &'static str, S
     (code, "application/json", body.to_string())
 }
 
+/// The GCE metadata server's token (the bearer the Vertex mock accepts) and project.
+fn metadata(seen: &RawRequest, path: &str) -> (u16, &'static str, String) {
+    if seen.headers.get("metadata-flavor").map(String::as_str) != Some("Google") {
+        return (
+            403,
+            "text/html",
+            "Missing Metadata-Flavor:Google header.".into(),
+        );
+    }
+    match path {
+        "instance/service-accounts/default/token" => {
+            let body =
+                json!({"access_token": "ya29.e2e-1", "expires_in": 3599, "token_type": "Bearer"});
+            (200, "application/json", body.to_string())
+        }
+        "project/project-id" => (200, "application/text", "e2e-project".into()),
+        _ => (404, "text/html", "not found".into()),
+    }
+}
+
 fn answer(seen: &RawRequest, base: &str, exchanges: &AtomicUsize) -> (u16, &'static str, String) {
+    if let Some(path) = seen.target.strip_prefix("/computeMetadata/v1/") {
+        return metadata(seen, path);
+    }
     if seen.target == "/token" {
         let form = String::from_utf8_lossy(&seen.body).into_owned();
         if form.starts_with("grant_type=refresh_token&") {
@@ -290,7 +314,16 @@ general_settings:
         base = mock.base,
         path = key_path.display()
     ));
-    for _ in 0..3 {
+    vertex_chats_succeed(&gateway, 3).await;
+    assert_eq!(mock.token_exchanges.load(Ordering::SeqCst), 1);
+    // The credentials never reach a client.
+    let (_, _, info) = send_json(gateway.get("/model/info")).await;
+    assert!(!info.to_string().contains("vertex_credentials"), "{info}");
+}
+
+/// `count` chats with `vertex-flash`, each of which must be answered.
+async fn vertex_chats_succeed(gateway: &Gateway, count: usize) {
+    for _ in 0..count {
         let (status, _, reply) = send_json(gateway.post(
             "/v1/chat/completions",
             &json!({"model": "vertex-flash", "messages": [{"role": "user", "content": "Hi"}]}),
@@ -302,28 +335,12 @@ general_settings:
             "Hello from Gemini"
         );
     }
-    assert_eq!(mock.token_exchanges.load(Ordering::SeqCst), 1);
-    // The credentials never reach a client.
-    let (_, _, info) = send_json(gateway.get("/model/info")).await;
-    assert!(!info.to_string().contains("vertex_credentials"), "{info}");
 }
 
-/// Application Default Credentials as `gcloud auth application-default login` writes them
-/// (`authorized_user`), found through `GOOGLE_APPLICATION_CREDENTIALS`: the refresh token is
-/// exchanged once at the file's token URI and the bearer is reused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vertex_uses_user_credentials_from_google_application_credentials() {
-    let mock = start_mock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let adc_path = dir.path().join("application_default_credentials.json");
-    let user = json!({
-        "type": "authorized_user", "client_id": "e2e-client.apps.googleusercontent.com",
-        "client_secret": "e2e-secret", "refresh_token": "1//e2e-refresh",
-        "quota_project_id": "e2e-project", "token_uri": format!("{}/token", mock.base)
-    });
-    std::fs::write(&adc_path, user.to_string()).unwrap();
-    let adc_path = adc_path.display().to_string();
-    let gateway = Gateway::start_with(
+/// A gateway with a `vertex-flash` deployment that names neither credentials nor project:
+/// both come from what `env` leads to.
+fn vertex_without_credentials(mock: &Mock, env: &[(&str, &str)]) -> Gateway {
+    Gateway::start_with(
         &format!(
             r#"
 model_list:
@@ -341,24 +358,62 @@ general_settings:
             base = mock.base
         ),
         &[],
-        &[("GOOGLE_APPLICATION_CREDENTIALS", &adc_path)],
-    );
-    for _ in 0..2 {
-        let (status, _, reply) = send_json(gateway.post(
-            "/v1/chat/completions",
-            &json!({"model": "vertex-flash", "messages": [{"role": "user", "content": "Hi"}]}),
-        ))
-        .await;
-        assert_eq!(status, StatusCode::OK, "{reply}");
-        assert_eq!(
-            reply["choices"][0]["message"]["content"],
-            "Hello from Gemini"
-        );
-    }
+        env,
+    )
+}
+
+/// Application Default Credentials as `gcloud auth application-default login` writes them
+/// (`authorized_user`), found through `GOOGLE_APPLICATION_CREDENTIALS`: the refresh token is
+/// exchanged once at the file's token URI and the bearer is reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vertex_uses_user_credentials_from_google_application_credentials() {
+    let mock = start_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let adc_path = dir.path().join("application_default_credentials.json");
+    let user = json!({
+        "type": "authorized_user", "client_id": "e2e-client.apps.googleusercontent.com",
+        "client_secret": "e2e-secret", "refresh_token": "1//e2e-refresh",
+        "quota_project_id": "e2e-project", "token_uri": format!("{}/token", mock.base)
+    });
+    std::fs::write(&adc_path, user.to_string()).unwrap();
+    let adc_path = adc_path.display().to_string();
+    let gateway =
+        vertex_without_credentials(&mock, &[("GOOGLE_APPLICATION_CREDENTIALS", &adc_path)]);
+    vertex_chats_succeed(&gateway, 2).await;
     assert_eq!(mock.token_exchanges.load(Ordering::SeqCst), 1);
     let seen = mock.seen.lock().unwrap();
     // The project came from the credentials' quota_project_id (the mock's path checks it).
     assert!(seen
         .iter()
         .any(|request| request.target.starts_with("/v1/projects/e2e-project/")));
+}
+
+/// On Google Cloud with no credentials configured anywhere: the metadata server (at
+/// `GCE_METADATA_HOST`) gives the token and, with no `vertex_project`, the project; each is
+/// asked once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vertex_on_google_cloud_uses_the_metadata_server() {
+    let mock = start_mock().await;
+    // No gcloud credentials file to find.
+    let empty = tempfile::tempdir().unwrap();
+    let empty = empty.path().display().to_string();
+    let host = mock.base.trim_start_matches("http://").to_owned();
+    let gateway = vertex_without_credentials(
+        &mock,
+        &[
+            ("GCE_METADATA_HOST", &host),
+            ("CLOUDSDK_CONFIG", &empty),
+            ("HOME", &empty),
+        ],
+    );
+    vertex_chats_succeed(&gateway, 3).await;
+    let seen = mock.seen.lock().unwrap();
+    let asked = |path: &str| {
+        seen.iter()
+            .filter(|request| request.target == format!("/computeMetadata/v1/{path}"))
+            .count()
+    };
+    assert_eq!(asked("instance/service-accounts/default/token"), 1);
+    assert_eq!(asked("project/project-id"), 1);
+    assert_eq!(mock.token_exchanges.load(Ordering::SeqCst), 0);
 }

@@ -352,6 +352,7 @@ const PROVIDER_KEYS: &[&str] = &[
     "aws_session_name",
     "aws_external_id",
     "aws_sts_endpoint",
+    "aws_web_identity_token",
 ];
 
 /// LiteLLM's per-deployment price keys (`input_cost_per_token`, `output_cost_per_second`,

@@ -5,11 +5,15 @@
 //!   `token_uri` exchanges for an access token (RFC 7523 `jwt-bearer` grant);
 //! - user credentials (`"type": "authorized_user"`, what `gcloud auth application-default
 //!   login` writes): the refresh token is exchanged at the token URI with the OAuth client's
-//!   id and secret (RFC 6749 `refresh_token` grant).
+//!   id and secret (RFC 6749 `refresh_token` grant);
+//! - the metadata server of the machine (Compute Engine, GKE, Cloud Run): it hands out tokens
+//!   of the service account attached to the machine, to requests that carry
+//!   `Metadata-Flavor: Google`.
 //!
 //! Where the credential comes from ([`GoogleCredentials::resolve`]): the deployment's
 //! `vertex_credentials` (JSON text, a mapping, or a file path), else `VERTEXAI_CREDENTIALS`,
-//! else `GOOGLE_APPLICATION_CREDENTIALS` (a file path), else gcloud's well-known file.
+//! else `GOOGLE_APPLICATION_CREDENTIALS` (a file path), else gcloud's well-known file, else
+//! the metadata server.
 //!
 //! The token is cached until a minute before it expires; when it must be renewed, concurrent
 //! callers wait for one exchange instead of each starting their own.
@@ -30,6 +34,13 @@ const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 const RENEW_MARGIN: Duration = Duration::from_secs(60);
 const ASSERTION_LIFETIME_SECS: u64 = 3600;
 const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// Where Google's libraries find the metadata server unless told otherwise.
+const METADATA_DEFAULT_HOST: &str = "metadata.google.internal";
+const METADATA_TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+const METADATA_PROJECT_PATH: &str = "/computeMetadata/v1/project/project-id";
+/// The metadata server answers within milliseconds where there is one; off Google Cloud its
+/// address leads nowhere, and a call must fail quickly instead of waiting out the call timeout.
+const METADATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The fields of a service-account JSON key file that the exchange needs.
 #[derive(Clone, Deserialize)]
@@ -76,11 +87,43 @@ impl std::fmt::Debug for AuthorizedUser {
     }
 }
 
-/// One Google credential, by the `type` of its JSON.
+/// The machine's metadata server, where a workload on Google Cloud gets the tokens of its
+/// attached service account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataServer {
+    /// `host[:port]`.
+    pub host: String,
+}
+
+impl MetadataServer {
+    /// The host Google's libraries use: `GCE_METADATA_HOST` (formerly `GCE_METADATA_ROOT`),
+    /// else `GCE_METADATA_IP`, else `metadata.google.internal`.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
+        let host = ["GCE_METADATA_HOST", "GCE_METADATA_ROOT", "GCE_METADATA_IP"]
+            .into_iter()
+            .find_map(|name| env(name).filter(|value| !value.trim().is_empty()))
+            .unwrap_or_else(|| METADATA_DEFAULT_HOST.to_owned());
+        Self {
+            host: host.trim().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// `http://{host}`; a host written with its scheme is taken as it is.
+    fn root(&self) -> String {
+        if self.host.starts_with("http://") || self.host.starts_with("https://") {
+            self.host.clone()
+        } else {
+            format!("http://{}", self.host)
+        }
+    }
+}
+
+/// One Google credential, by the `type` of its JSON, or the metadata server.
 #[derive(Debug, Clone)]
 pub enum GoogleCredentials {
     ServiceAccount(ServiceAccountKey),
     AuthorizedUser(AuthorizedUser),
+    ComputeMetadata(MetadataServer),
 }
 
 impl GoogleCredentials {
@@ -114,17 +157,18 @@ impl GoogleCredentials {
     /// `VERTEXAI_CREDENTIALS`, else Application Default Credentials as Google's libraries find
     /// them: the file named by `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's
     /// `application_default_credentials.json` (under `CLOUDSDK_CONFIG`, else
-    /// `~/.config/gcloud`) when it exists. `None` when there is none at all.
+    /// `~/.config/gcloud`) when it exists, else the metadata server. Whether there is one is
+    /// only known when it is asked for a token.
     pub fn resolve(
         configured: Option<&Value>,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Self>, String> {
+    ) -> Result<Self, String> {
         let explicit = configured
             .cloned()
             .or_else(|| env("VERTEXAI_CREDENTIALS").map(Value::String))
             .or_else(|| env("GOOGLE_APPLICATION_CREDENTIALS").map(Value::String));
         if let Some(value) = explicit {
-            return Self::load(&value).map(Some);
+            return Self::load(&value);
         }
         let well_known = env("CLOUDSDK_CONFIG")
             .map(PathBuf::from)
@@ -132,16 +176,18 @@ impl GoogleCredentials {
             .map(|dir| dir.join("application_default_credentials.json"))
             .filter(|path| path.is_file());
         match well_known {
-            Some(path) => Self::load(&Value::String(path.display().to_string())).map(Some),
-            None => Ok(None),
+            Some(path) => Self::load(&Value::String(path.display().to_string())),
+            None => Ok(Self::ComputeMetadata(MetadataServer::from_env(env))),
         }
     }
 
-    /// The project the credential belongs to, the default Vertex project.
+    /// The project the credential names, the default Vertex project. The metadata server's
+    /// project is only known by asking it ([`GoogleTokenSource::metadata_project_id`]).
     pub fn project_id(&self) -> Option<&str> {
         match self {
             Self::ServiceAccount(key) => key.project_id.as_deref(),
             Self::AuthorizedUser(user) => user.quota_project_id.as_deref(),
+            Self::ComputeMetadata(_) => None,
         }
     }
 }
@@ -182,6 +228,14 @@ enum Grant {
         client_secret: String,
         refresh_token: String,
     },
+    /// A plain `GET` of the metadata server's token, through a client of its own that gives up
+    /// connecting after [`METADATA_CONNECT_TIMEOUT`].
+    Metadata {
+        root: String,
+        client: reqwest::Client,
+        /// The metadata server's project, asked once.
+        project: tokio::sync::OnceCell<String>,
+    },
 }
 
 /// Issues (and caches) access tokens for one credential.
@@ -197,11 +251,12 @@ pub struct GoogleTokenSource {
 impl std::fmt::Debug for GoogleTokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let who = match &self.grant {
-            Grant::ServiceAccount { client_email, .. } => client_email,
-            Grant::RefreshToken { client_id, .. } => client_id,
+            Grant::ServiceAccount { client_email, .. } => client_email.as_str(),
+            Grant::RefreshToken { client_id, .. } => client_id.as_str(),
+            Grant::Metadata { .. } => "the metadata server's default service account",
         };
         f.debug_struct("GoogleTokenSource")
-            .field("principal", who)
+            .field("principal", &who)
             .field("token_uri", &self.token_uri)
             .finish_non_exhaustive()
     }
@@ -209,6 +264,53 @@ impl std::fmt::Debug for GoogleTokenSource {
 
 fn auth_error(provider: &'static str, message: String) -> ProviderError {
     ProviderError::from_upstream(provider, 401, message, None, None, None, None)
+}
+
+/// The header without which the metadata server refuses a request (so that a request a
+/// server-side forgery makes on the workload's behalf cannot read its tokens).
+fn metadata_flavor(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    request.header("Metadata-Flavor", "Google")
+}
+
+/// Sends `request` and reads its whole answer within `timeout`.
+async fn fetch(
+    provider: &'static str,
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<(http::StatusCode, bytes::Bytes), ProviderError> {
+    let timed_out = || ProviderError::Timeout {
+        provider,
+        after: timeout,
+    };
+    let response = match tokio::time::timeout(timeout, request.send()).await {
+        Err(_) => return Err(timed_out()),
+        Ok(Err(error)) => return Err(crate::http::transport_error(provider, error, timeout)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    match tokio::time::timeout(timeout, response.bytes()).await {
+        Ok(Ok(bytes)) => Ok((status, bytes)),
+        Ok(Err(error)) => Err(crate::http::transport_error(provider, error, timeout)),
+        Err(_) => Err(timed_out()),
+    }
+}
+
+/// A metadata server that cannot be reached means there are no credentials at all: reported
+/// as such (an authentication error saying where it looked), not as an upstream outage.
+fn metadata_unreachable(
+    provider: &'static str,
+    root: &str,
+    error: &ProviderError,
+) -> ProviderError {
+    auth_error(
+        provider,
+        format!(
+            "no Vertex AI credentials: vertex_credentials, VERTEXAI_CREDENTIALS and \
+             GOOGLE_APPLICATION_CREDENTIALS are unset, there is no gcloud \
+             application_default_credentials.json, and the GCE metadata server at {root} \
+             did not answer ({error}); set one of them, or run on Google Cloud"
+        ),
+    )
 }
 
 impl GoogleTokenSource {
@@ -233,6 +335,24 @@ impl GoogleTokenSource {
                     refresh_token: user.refresh_token.clone(),
                 };
                 (grant, user.token_uri.clone())
+            }
+            GoogleCredentials::ComputeMetadata(server) => {
+                let root = server.root();
+                reqwest::Url::parse(&root)
+                    .map_err(|error| format!("invalid metadata server host {root:?}: {error}"))?;
+                let client = reqwest::Client::builder()
+                    .connect_timeout(METADATA_CONNECT_TIMEOUT)
+                    // The metadata server is on the machine's own link; never through a proxy.
+                    .no_proxy()
+                    .build()
+                    .map_err(|error| format!("cannot build the metadata client: {error}"))?;
+                let token_uri = format!("{root}{METADATA_TOKEN_PATH}");
+                let grant = Grant::Metadata {
+                    root,
+                    client,
+                    project: tokio::sync::OnceCell::new(),
+                };
+                (grant, Some(token_uri))
             }
         };
         Ok(Self {
@@ -266,6 +386,21 @@ impl GoogleTokenSource {
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
+        let (value, lifetime) = self.issue(provider, timeout).await?;
+        let renew_at = Instant::now() + lifetime.saturating_sub(RENEW_MARGIN);
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(CachedToken {
+            value: value.clone(),
+            renew_at,
+        });
+        Ok(value)
+    }
+
+    /// Asks the token endpoint (or the metadata server) for a new token and its lifetime.
+    async fn issue(
+        &self,
+        provider: &'static str,
+        timeout: Duration,
+    ) -> Result<(String, Duration), ProviderError> {
         let form: Vec<(&str, String)> = match &self.grant {
             Grant::ServiceAccount {
                 client_email,
@@ -290,14 +425,58 @@ impl GoogleTokenSource {
                 ("client_secret", client_secret.clone()),
                 ("refresh_token", refresh_token.clone()),
             ],
+            Grant::Metadata { root, client, .. } => {
+                let request = metadata_flavor(client.get(&self.token_uri));
+                let (status, bytes) = fetch(provider, request, timeout)
+                    .await
+                    .map_err(|error| metadata_unreachable(provider, root, &error))?;
+                return token_answer(provider, "the metadata server", status, &bytes);
+            }
         };
-        let (value, lifetime) = self.exchange(provider, &form, timeout).await?;
-        let renew_at = Instant::now() + lifetime.saturating_sub(RENEW_MARGIN);
-        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(CachedToken {
-            value: value.clone(),
-            renew_at,
-        });
-        Ok(value)
+        let request = self.client.inner().post(&self.token_uri).form(&form);
+        let (status, bytes) = fetch(provider, request, timeout).await?;
+        token_answer(provider, "the token endpoint", status, &bytes)
+    }
+
+    /// The project of the machine the metadata server describes, asked once and remembered.
+    /// Only metadata-server credentials have a project to ask for.
+    pub async fn metadata_project_id(
+        &self,
+        provider: &'static str,
+        timeout: Duration,
+    ) -> Result<String, ProviderError> {
+        let Grant::Metadata {
+            root,
+            client,
+            project,
+        } = &self.grant
+        else {
+            return Err(ProviderError::BadRequest {
+                provider,
+                message: "no Vertex AI project: set vertex_project or VERTEXAI_PROJECT".to_owned(),
+                param: None,
+            });
+        };
+        let ask = || async {
+            let request = metadata_flavor(client.get(format!("{root}{METADATA_PROJECT_PATH}")));
+            let (status, bytes) = fetch(provider, request, timeout)
+                .await
+                .map_err(|error| metadata_unreachable(provider, root, &error))?;
+            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+            if !status.is_success() || text.is_empty() {
+                return Err(auth_error(
+                    provider,
+                    format!(
+                        "the metadata server at {root} did not name the project (HTTP {}): {}; \
+                         set vertex_project or VERTEXAI_PROJECT",
+                        status.as_u16(),
+                        text.chars().take(300).collect::<String>()
+                    ),
+                ));
+            }
+            Ok(text)
+        };
+        project.get_or_try_init(ask).await.cloned()
     }
 
     /// Signs the JWT on the blocking pool: an RSA signature takes about a millisecond.
@@ -330,69 +509,50 @@ impl GoogleTokenSource {
         .map_err(|error| auth_error(provider, format!("signing the JWT failed: {error}")))?;
         signed.map_err(|error| auth_error(provider, format!("cannot sign the JWT: {error}")))
     }
+}
 
-    async fn exchange(
-        &self,
-        provider: &'static str,
-        form: &[(&str, String)],
-        timeout: Duration,
-    ) -> Result<(String, Duration), ProviderError> {
-        let request = self.client.inner().post(&self.token_uri).form(form).send();
-        let response = match tokio::time::timeout(timeout, request).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider,
-                    after: timeout,
-                })
-            }
-            Ok(Err(error)) => return Err(crate::http::transport_error(provider, error, timeout)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        let bytes = match tokio::time::timeout(timeout, response.bytes()).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(error)) => return Err(crate::http::transport_error(provider, error, timeout)),
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider,
-                    after: timeout,
-                })
-            }
-        };
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if !status.is_success() {
-            let reason = body
-                .get("error_description")
-                .or_else(|| body.get("error"))
-                .and_then(Value::as_str)
-                .map_or_else(
-                    || String::from_utf8_lossy(&bytes).chars().take(300).collect(),
-                    str::to_owned,
-                );
-            return Err(auth_error(
-                provider,
-                format!(
-                    "the token endpoint refused the credentials (HTTP {}): {reason}",
-                    status.as_u16()
-                ),
-            ));
-        }
-        let token = body
-            .get("access_token")
+/// The access token and its lifetime from a token endpoint's (or the metadata server's) JSON
+/// answer, which both shape as `{access_token, expires_in, token_type}`; `issuer` names the
+/// one that answered in errors.
+fn token_answer(
+    provider: &'static str,
+    issuer: &str,
+    status: http::StatusCode,
+    bytes: &[u8],
+) -> Result<(String, Duration), ProviderError> {
+    let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let reason = body
+            .get("error_description")
+            .or_else(|| body.get("error"))
             .and_then(Value::as_str)
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                auth_error(
-                    provider,
-                    "the token endpoint answered without an access_token".to_owned(),
-                )
-            })?;
-        let lifetime = body
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .unwrap_or(3600);
-        Ok((token.to_owned(), Duration::from_secs(lifetime)))
+            .map_or_else(
+                || String::from_utf8_lossy(bytes).chars().take(300).collect(),
+                str::to_owned,
+            );
+        return Err(auth_error(
+            provider,
+            format!(
+                "{issuer} refused the credentials (HTTP {}): {reason}",
+                status.as_u16()
+            ),
+        ));
     }
+    let token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            auth_error(
+                provider,
+                format!("{issuer} answered without an access_token"),
+            )
+        })?;
+    let lifetime = body
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .unwrap_or(3600);
+    Ok((token.to_owned(), Duration::from_secs(lifetime)))
 }
 
 #[cfg(test)]
@@ -474,24 +634,73 @@ mod tests {
             _ => None,
         };
         let found = GoogleCredentials::resolve(None, env_file).unwrap();
-        assert!(matches!(found, Some(GoogleCredentials::AuthorizedUser(_))));
+        assert!(matches!(found, GoogleCredentials::AuthorizedUser(_)));
 
         let only_gcloud = |name: &str| (name == "CLOUDSDK_CONFIG").then(|| gcloud_dir.clone());
-        let found = GoogleCredentials::resolve(None, only_gcloud)
-            .unwrap()
-            .unwrap();
+        let found = GoogleCredentials::resolve(None, only_gcloud).unwrap();
         assert_eq!(service_account(&found).client_email, "well@known");
 
         // The deployment's own value wins over the environment.
         let configured = json!({"client_email": "own@key", "private_key": "k"});
-        let found = GoogleCredentials::resolve(Some(&configured), env_file)
-            .unwrap()
-            .unwrap();
+        let found = GoogleCredentials::resolve(Some(&configured), env_file).unwrap();
         assert_eq!(service_account(&found).client_email, "own@key");
 
+        // With no file anywhere, the metadata server is the last resort.
         let empty_home = dir.path().join("home");
         let home = |name: &str| (name == "HOME").then(|| empty_home.display().to_string());
-        assert!(GoogleCredentials::resolve(None, home).unwrap().is_none());
+        let found = GoogleCredentials::resolve(None, home).unwrap();
+        let GoogleCredentials::ComputeMetadata(server) = &found else {
+            panic!("{found:?}")
+        };
+        assert_eq!(server.host, "metadata.google.internal");
+        assert_eq!(found.project_id(), None);
+    }
+
+    #[test]
+    fn the_metadata_host_comes_from_the_environment() {
+        let host_of = |pairs: &'static [(&'static str, &'static str)]| {
+            MetadataServer::from_env(|name| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            })
+            .root()
+        };
+        assert_eq!(host_of(&[]), "http://metadata.google.internal");
+        assert_eq!(
+            host_of(&[("GCE_METADATA_IP", "169.254.169.254")]),
+            "http://169.254.169.254"
+        );
+        assert_eq!(
+            host_of(&[
+                ("GCE_METADATA_HOST", "127.0.0.1:8080/"),
+                ("GCE_METADATA_IP", "169.254.169.254")
+            ]),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            host_of(&[
+                ("GCE_METADATA_HOST", " "),
+                ("GCE_METADATA_ROOT", "legacy:1")
+            ]),
+            "http://legacy:1"
+        );
+        let source = GoogleTokenSource::new(
+            &GoogleCredentials::ComputeMetadata(MetadataServer {
+                host: "127.0.0.1:9".to_owned(),
+            }),
+            HttpClient::new().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            source.token_uri,
+            "http://127.0.0.1:9/computeMetadata/v1/instance/service-accounts/default/token"
+        );
+        let bad_host = GoogleCredentials::ComputeMetadata(MetadataServer {
+            host: "not a host".to_owned(),
+        });
+        assert!(GoogleTokenSource::new(&bad_host, HttpClient::new().unwrap()).is_err());
     }
 
     #[test]

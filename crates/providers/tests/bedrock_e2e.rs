@@ -1,18 +1,21 @@
 //! The Bedrock adapter end to end against a local mock that verifies each request's SigV4
 //! signature (by signing the received request again with the known secret and comparing) and
-//! answers like Converse, ConverseStream and InvokeModel.
+//! answers like Converse, ConverseStream and InvokeModel, and an STS mock that exchanges a web
+//! identity token (and, for a role chain, signed `AssumeRole` calls) for temporary credentials.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use serde_json::{json, Value};
 use support::{serve, Received, Reply};
 use switchyard_llm_types::{ChatCompletionRequest, EmbeddingRequest, ErrorClass, ErrorKind};
-use switchyard_providers::bedrock::sigv4::{signature_headers, AwsCredentials};
+use switchyard_providers::bedrock::aws_time::{format_rfc3339, parse_amz_date};
+use switchyard_providers::bedrock::sigv4::{signature_headers_for, AwsCredentials, SERVICE};
 use switchyard_providers::bedrock::stream::frames::{event, exception};
 use switchyard_providers::{
     Bedrock, BedrockParams, BedrockTarget, CallOptions, HttpClient, Provider,
@@ -24,37 +27,33 @@ const SESSION: &str = "test-session-token";
 const REGION: &str = "eu-central-1";
 const MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
 
-/// `20240102T030405Z` → time.
-fn parse_amz_date(text: &str) -> SystemTime {
-    let number = |range: std::ops::Range<usize>| text[range].parse::<i64>().unwrap();
-    let (year, month, day) = (number(0..4), number(4..6), number(6..8));
-    let (hour, minute, second) = (number(9..11), number(11..13), number(13..15));
-    // Days from the civil date (proleptic Gregorian), per the well-known algorithm.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
-    UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap())
+fn keys(access_key_id: &str, secret_access_key: &str, session_token: &str) -> AwsCredentials {
+    AwsCredentials {
+        access_key_id: access_key_id.to_owned(),
+        secret_access_key: secret_access_key.to_owned(),
+        session_token: Some(session_token.to_owned()),
+    }
 }
 
-/// Whether the request carries a valid signature by the test credentials.
-fn signature_is_valid(request: &Received, secret: &str) -> bool {
+/// The deployment's own keys, as the mock knows them.
+fn static_credentials() -> AwsCredentials {
+    keys(KEY_ID, SECRET, SESSION)
+}
+
+/// Whether the request carries a valid `service` signature by `expected` (session token
+/// included).
+fn signature_is_valid(request: &Received, expected: &AwsCredentials, service: &str) -> bool {
     let Some(authorization) = request.headers.get("authorization") else {
         return false;
     };
-    let Some(date) = request.headers.get("x-amz-date") else {
+    let Some(time) = request
+        .headers
+        .get("x-amz-date")
+        .and_then(|date| parse_amz_date(date))
+    else {
         return false;
     };
-    if request
-        .headers
-        .get("x-amz-security-token")
-        .map(String::as_str)
-        != Some(SESSION)
-    {
+    if request.headers.get("x-amz-security-token") != expected.session_token.as_ref() {
         return false;
     }
     // Sign the received method, path, covered headers and body again.
@@ -75,22 +74,18 @@ fn signature_is_valid(request: &Received, secret: &str) -> bool {
         })
         .collect();
     let host = request.headers["host"].clone();
-    let credentials = AwsCredentials {
-        access_key_id: KEY_ID.to_owned(),
-        secret_access_key: secret.to_owned(),
-        session_token: Some(SESSION.to_owned()),
-    };
-    let expected = signature_headers(
-        &credentials,
+    let resigned = signature_headers_for(
+        service,
+        expected,
         REGION,
         &request.method,
         &format!("http://{host}{}", request.target),
         &covered,
         &request.body,
-        parse_amz_date(date),
+        time,
     )
     .unwrap();
-    expected
+    resigned
         .iter()
         .any(|(name, value)| name == "authorization" && value == authorization)
 }
@@ -120,7 +115,12 @@ fn stream_body() -> Vec<u8> {
 }
 
 fn bedrock_upstream(request: &Received) -> Reply {
-    if !signature_is_valid(request, SECRET) {
+    bedrock_answer(request, &static_credentials())
+}
+
+/// Bedrock's answer to a request that must be signed by `signer`.
+fn bedrock_answer(request: &Received, signer: &AwsCredentials) -> Reply {
+    if !signature_is_valid(request, signer, SERVICE) {
         let mut reply = Reply::json(
             403,
             &json!({"message": "The request signature we calculated does not match the signature you provided."}),
@@ -304,4 +304,267 @@ async fn titan_embeddings_are_signed_and_kept_in_order() {
     assert_eq!(vectors, [&json!([1.0]), &json!([3.0]), &json!([2.0])]);
     assert_eq!(response.usage.unwrap().prompt_tokens, 6);
     assert_eq!(log.lock().unwrap().len(), 3);
+}
+
+const OIDC_TOKEN: &str =
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YWk6Z2F0ZXdheSJ9.c2ln";
+const IRSA_ROLE: &str = "arn:aws:iam::111122223333:role/irsa-bedrock";
+const IRSA_SESSION: &str = "irsa-session";
+/// `AssumeRoleWithWebIdentity` of [`IRSA_ROLE`] as [`IRSA_SESSION`] with [`OIDC_TOKEN`],
+/// form-encoded and unsigned, exactly as STS must receive it.
+const WEB_IDENTITY_FORM: &str = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Firsa-bedrock&RoleSessionName=irsa-session&DurationSeconds=3600&WebIdentityToken=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YWk6Z2F0ZXdheSJ9.c2ln";
+const CHAINED_ROLE: &str = "arn:aws:iam::444455556666:role/bedrock-invoker";
+/// `AssumeRole` of [`CHAINED_ROLE`], which the web identity's credentials must sign.
+const CHAINED_FORM: &str = "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A444455556666%3Arole%2Fbedrock-invoker&RoleSessionName=chained-session&DurationSeconds=3600";
+
+/// What STS issues for [`IRSA_ROLE`].
+fn web_identity_credentials() -> AwsCredentials {
+    keys(
+        "ASIAWEBIDENTITY",
+        "web/identity+secret",
+        "IQoJb3JpZ2luX2VjEWebIdentity+token/==",
+    )
+}
+
+/// What STS issues for [`CHAINED_ROLE`].
+fn chained_credentials() -> AwsCredentials {
+    keys("ASIACHAINED", "chained/secret", "chained-session-token")
+}
+
+/// An STS answer carrying `issued`, valid for an hour; `action` names its elements.
+fn sts_credentials(action: &str, issued: &AwsCredentials) -> Reply {
+    let expiration = format_rfc3339(SystemTime::now() + Duration::from_secs(3600)).unwrap();
+    let xml = format!(
+        "<{action}Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><{action}Result>\
+         <Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
+         <SessionToken>{}</SessionToken><Expiration>{expiration}</Expiration></Credentials>\
+         </{action}Result><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>\
+         </{action}Response>",
+        issued.access_key_id,
+        issued.secret_access_key,
+        issued.session_token.as_deref().unwrap()
+    );
+    Reply::bytes(200, "text/xml", xml)
+}
+
+fn sts_refusal(status: u16, code: &str, message: &str) -> Reply {
+    let xml = format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>\
+         </Error></ErrorResponse>"
+    );
+    Reply::bytes(status, "text/xml", xml)
+}
+
+/// STS at `/`: the web identity exchange must be unsigned and carry exactly
+/// [`WEB_IDENTITY_FORM`]; the chained `AssumeRole` must carry [`CHAINED_FORM`] signed (for
+/// `sts`) by the web identity's credentials. Everything else is Bedrock, which must be signed
+/// by `bedrock_signer`'s credentials.
+fn sts_then_bedrock(bedrock_signer: AwsCredentials) -> impl Fn(&Received) -> Reply {
+    move |request: &Received| {
+        if request.target != "/" {
+            return bedrock_answer(request, &bedrock_signer);
+        }
+        let form = String::from_utf8_lossy(&request.body);
+        if form.starts_with("Action=AssumeRoleWithWebIdentity&") {
+            if request.headers.contains_key("authorization") {
+                return sts_refusal(400, "InvalidParameterValue", "the call is not signed");
+            }
+            if form != WEB_IDENTITY_FORM {
+                return sts_refusal(
+                    400,
+                    "InvalidIdentityToken",
+                    &format!("unexpected form {form}"),
+                );
+            }
+            return sts_credentials("AssumeRoleWithWebIdentity", &web_identity_credentials());
+        }
+        if !signature_is_valid(request, &web_identity_credentials(), "sts") {
+            return sts_refusal(403, "SignatureDoesNotMatch", "bad signature");
+        }
+        if form != CHAINED_FORM {
+            return sts_refusal(400, "ValidationError", &format!("unexpected form {form}"));
+        }
+        sts_credentials("AssumeRole", &chained_credentials())
+    }
+}
+
+/// How many STS calls of each kind the mock answered: (web identity, assume role).
+fn sts_calls(log: &support::Log) -> (usize, usize) {
+    let log = log.lock().unwrap();
+    let action = |prefix: &str| {
+        log.iter()
+            .filter(|request| request.target == "/" && request.body.starts_with(prefix.as_bytes()))
+            .count()
+    };
+    (
+        action("Action=AssumeRoleWithWebIdentity&"),
+        action("Action=AssumeRole&"),
+    )
+}
+
+/// A pod on EKS whose service account is annotated with [`IRSA_ROLE`]: STS and Bedrock mocks
+/// (Bedrock calls must be signed by `bedrock_signer`), and the token file EKS projects, not
+/// written yet.
+struct IrsaPod {
+    base: String,
+    log: support::Log,
+    token_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl IrsaPod {
+    async fn start(bedrock_signer: AwsCredentials) -> Self {
+        let (base, log) = serve(sts_then_bedrock(bedrock_signer)).await;
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            base,
+            log,
+            token_file: dir.path().join("token"),
+            _dir: dir,
+        }
+    }
+
+    /// A deployment with no credentials of its own in the pod's environment, assuming
+    /// `role` (as `aws_role_name`) if given.
+    fn bedrock(&self, role: Option<&str>, session: Option<&str>) -> Bedrock {
+        let params = BedrockParams {
+            api_base: Some(&self.base),
+            aws_region_name: Some(REGION),
+            aws_role_name: role,
+            aws_session_name: session,
+            ..BedrockParams::default()
+        };
+        let pairs = [
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                self.token_file.display().to_string(),
+            ),
+            ("AWS_ROLE_ARN", IRSA_ROLE.to_owned()),
+            ("AWS_ROLE_SESSION_NAME", IRSA_SESSION.to_owned()),
+            ("AWS_STS_ENDPOINT", self.base.clone()),
+        ];
+        let env = move |name: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.clone())
+        };
+        bedrock_with(params, env)
+    }
+}
+
+fn bedrock_with(params: BedrockParams<'_>, env: impl Fn(&str) -> Option<String>) -> Bedrock {
+    let target = BedrockTarget::resolve(params, env).unwrap();
+    Bedrock::new(target, HttpClient::new().unwrap()).unwrap()
+}
+
+async fn chat_concurrently(provider: &Arc<Bedrock>, count: usize) {
+    let calls = (0..count).map(|_| {
+        let provider = provider.clone();
+        tokio::spawn(async move {
+            provider
+                .chat(&chat(MODEL, 100), &CallOptions::default())
+                .await
+        })
+    });
+    for call in futures::future::join_all(calls).await {
+        let response = call.unwrap().unwrap().body;
+        assert_eq!(response.choices[0].message.text(), "Guten Tag");
+    }
+}
+
+/// EKS IRSA: the token file's contents are exchanged once, unsigned, for the role's temporary
+/// credentials, which then sign every Bedrock call. The file is read when the first call needs
+/// credentials, not when the deployment is configured.
+#[tokio::test]
+async fn irsa_web_identity_from_the_environment_signs_bedrock_calls() {
+    let pod = IrsaPod::start(web_identity_credentials()).await;
+    let provider = Arc::new(pod.bedrock(None, None));
+    std::fs::write(&pod.token_file, format!("{OIDC_TOKEN}\n")).unwrap();
+    chat_concurrently(&provider, 4).await;
+    assert_eq!(sts_calls(&pod.log), (1, 0), "one exchange for every caller");
+    let bedrock_calls = pod
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|request| request.target != "/")
+        .count();
+    assert_eq!(bedrock_calls, 4);
+}
+
+/// `aws_web_identity_token` (with `aws_role_name` and `aws_session_name`) in the deployment.
+#[tokio::test]
+async fn a_configured_web_identity_token_is_exchanged_for_the_role() {
+    let (base, log) = serve(sts_then_bedrock(web_identity_credentials())).await;
+    let params = BedrockParams {
+        api_base: Some(&base),
+        aws_region_name: Some(REGION),
+        aws_web_identity_token: Some(OIDC_TOKEN),
+        aws_role_name: Some(IRSA_ROLE),
+        aws_session_name: Some(IRSA_SESSION),
+        aws_sts_endpoint: Some(&base),
+        // Keys are not what the deployment asked for: the token replaces them.
+        aws_access_key_id: Some(KEY_ID),
+        aws_secret_access_key: Some(SECRET),
+        ..BedrockParams::default()
+    };
+    let provider = Arc::new(bedrock_with(params, |_| None));
+    chat_concurrently(&provider, 2).await;
+    assert_eq!(sts_calls(&log), (1, 0));
+
+    let tokenless_role = BedrockParams {
+        aws_web_identity_token: Some(OIDC_TOKEN),
+        ..BedrockParams::default()
+    };
+    assert!(BedrockTarget::resolve(tokenless_role, |_| None).is_err());
+}
+
+/// IRSA credentials for one role, `aws_role_name` another: the web identity's temporary
+/// credentials sign the `AssumeRole` of the second, whose credentials sign Bedrock calls.
+#[tokio::test]
+async fn irsa_credentials_sign_the_assume_role_of_another_role() {
+    let pod = IrsaPod::start(chained_credentials()).await;
+    std::fs::write(&pod.token_file, OIDC_TOKEN).unwrap();
+    let provider = Arc::new(pod.bedrock(Some(CHAINED_ROLE), Some("chained-session")));
+    chat_concurrently(&provider, 3).await;
+    assert_eq!(sts_calls(&pod.log), (1, 1));
+}
+
+/// A token STS rejects, or no token file at all: authentication errors, and Bedrock is never
+/// called.
+#[tokio::test]
+async fn rejected_or_missing_web_identity_tokens_are_authentication_errors() {
+    let pod = IrsaPod::start(web_identity_credentials()).await;
+    let missing = pod.bedrock(None, None);
+    let error = missing
+        .chat(&chat(MODEL, 100), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UpstreamAuthentication, "{error}");
+    assert!(
+        error.to_string().contains("web identity token file"),
+        "{error}"
+    );
+
+    std::fs::write(&pod.token_file, "eyJ.not-the-token.sig").unwrap();
+    let rejected = pod.bedrock(None, None);
+    let error = rejected
+        .chat(&chat(MODEL, 100), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UpstreamAuthentication, "{error}");
+    assert_eq!(error.status(), 401);
+    assert!(
+        error.to_string().contains(
+            "STS AssumeRoleWithWebIdentity of arn:aws:iam::111122223333:role/irsa-bedrock failed"
+        ),
+        "{error}"
+    );
+    assert!(pod
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|request| request.target == "/"));
 }

@@ -1,6 +1,7 @@
 //! The Gemini (AI Studio) and Vertex AI adapters end to end against local mock servers: the
 //! mocks check paths, credentials and bodies, the Vertex token endpoint verifies the signed
-//! JWT with the test key's public half, and the Vertex mock accepts only the issued bearer.
+//! JWT with the test key's public half, a metadata-server mock hands out tokens only to requests
+//! that say `Metadata-Flavor: Google`, and the Vertex mock accepts only the issued bearer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,7 +13,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use support::{serve, Received, Reply};
-use switchyard_llm_types::{ChatCompletionRequest, EmbeddingRequest, ErrorClass, ErrorKind};
+use switchyard_llm_types::{
+    ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest, ErrorClass, ErrorKind,
+};
 use switchyard_providers::{
     CallOptions, Gemini, GeminiTarget, HttpClient, Provider, ProviderError, VertexParams,
 };
@@ -21,6 +24,9 @@ const TEST_KEY: &str = include_str!("fixtures/vertex/test_service_account_key.pe
 const TEST_PUBLIC_KEY: &str = include_str!("fixtures/vertex/test_service_account_key.pub.pem");
 const UNREGISTERED_KEY: &str = include_str!("fixtures/vertex/unregistered_key.pem");
 const CLIENT_EMAIL: &str = "switchyard-test@test-project.iam.gserviceaccount.com";
+/// The one bearer the Vertex mock accepts: the first token the token endpoint issues, and the
+/// metadata server's token.
+const ISSUED_BEARER: &str = "ya29.test-1";
 
 const GEMINI_STREAM: &str = concat!(
     "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Bon\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 9,\"totalTokenCount\": 9},\"modelVersion\": \"gemini-2.0-flash\",\"responseId\": \"sse-1\"}\r\n\r\n",
@@ -231,7 +237,7 @@ async fn vertex_upstream() -> (String, Arc<AtomicUsize>, support::Log) {
                 ),
             };
         }
-        if request.headers.get("authorization").map(String::as_str) != Some("Bearer ya29.test-1") {
+        if request.headers.get("authorization") != Some(&format!("Bearer {ISSUED_BEARER}")) {
             return google_error(
                 401,
                 "UNAUTHENTICATED",
@@ -254,6 +260,29 @@ async fn vertex_upstream() -> (String, Arc<AtomicUsize>, support::Log) {
     .await;
     base_cell.set(base.clone()).unwrap();
     (base, exchanges, log)
+}
+
+/// One `gemini-2.0-flash` chat.
+async fn chat_flash(provider: &Gemini) -> Result<ChatCompletionResponse, ProviderError> {
+    provider
+        .chat(
+            &chat_request("gemini-2.0-flash", false),
+            &CallOptions::default(),
+        )
+        .await
+        .map(|answer| answer.body)
+}
+
+/// `count` chats at once, each of which must be answered.
+async fn chat_concurrently(provider: &Arc<Gemini>, count: usize) {
+    let calls = (0..count).map(|_| {
+        let provider = provider.clone();
+        tokio::spawn(async move { chat_flash(&provider).await })
+    });
+    for call in futures::future::join_all(calls).await {
+        let response = call.unwrap().unwrap();
+        assert_eq!(response.choices[0].message.text(), "Bonjour");
+    }
 }
 
 fn service_account(base: &str, private_key: &str) -> Value {
@@ -282,21 +311,7 @@ async fn vertex_signs_a_jwt_exchanges_it_once_and_sends_the_bearer() {
     // The key as a JSON string, as LiteLLM configs often carry it.
     let credentials = Value::String(service_account(&base, TEST_KEY).to_string());
     let provider = Arc::new(vertex(&base, &credentials));
-    let calls = (0..8).map(|_| {
-        let provider = provider.clone();
-        tokio::spawn(async move {
-            provider
-                .chat(
-                    &chat_request("gemini-2.0-flash", false),
-                    &CallOptions::default(),
-                )
-                .await
-        })
-    });
-    for call in futures::future::join_all(calls).await {
-        let response = call.unwrap().unwrap().body;
-        assert_eq!(response.choices[0].message.text(), "Bonjour");
-    }
+    chat_concurrently(&provider, 8).await;
     assert_eq!(
         exchanges.load(Ordering::SeqCst),
         1,
@@ -331,17 +346,134 @@ async fn vertex_signs_a_jwt_exchanges_it_once_and_sends_the_bearer() {
 async fn vertex_with_an_unregistered_key_is_an_authentication_error() {
     let (base, exchanges, _log) = vertex_upstream().await;
     let provider = vertex(&base, &service_account(&base, UNREGISTERED_KEY));
-    let error: ProviderError = provider
-        .chat(
-            &chat_request("gemini-2.0-flash", false),
-            &CallOptions::default(),
-        )
-        .await
-        .unwrap_err();
+    let error: ProviderError = chat_flash(&provider).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::UpstreamAuthentication);
     assert!(
         error.to_string().contains("Invalid JWT Signature"),
         "{error}"
     );
     assert_eq!(exchanges.load(Ordering::SeqCst), 0);
+}
+
+/// A GCE metadata server: the default service account's token and the project id, for
+/// requests that carry `Metadata-Flavor: Google` only (as the real one refuses others).
+async fn metadata_server() -> (String, support::Log) {
+    serve(|request: &Received| {
+        if request.headers.get("metadata-flavor").map(String::as_str) != Some("Google") {
+            return Reply::bytes(403, "text/html", "Missing Metadata-Flavor:Google header.");
+        }
+        let mut reply = match (request.method.as_str(), request.target.as_str()) {
+            ("GET", "/computeMetadata/v1/instance/service-accounts/default/token") => Reply::json(
+                200,
+                &json!({"access_token": ISSUED_BEARER, "expires_in": 3599, "token_type": "Bearer"}),
+            ),
+            ("GET", "/computeMetadata/v1/project/project-id") => {
+                Reply::bytes(200, "application/text", "test-project")
+            }
+            _ => Reply::bytes(404, "text/html", "not found"),
+        };
+        reply
+            .headers
+            .push(("metadata-flavor".into(), "Google".into()));
+        reply
+    })
+    .await
+}
+
+/// A Vertex deployment with no credentials configured anywhere, on a machine whose metadata
+/// server is at `metadata_host`.
+fn vertex_on_google_cloud(base: &str, metadata_host: &str, project: Option<&str>) -> Gemini {
+    let client = HttpClient::new().unwrap();
+    let params = VertexParams {
+        api_base: Some(base),
+        vertex_project: project,
+        vertex_location: Some("europe-west4"),
+        ..VertexParams::default()
+    };
+    let host = metadata_host.to_owned();
+    let env = move |name: &str| (name == "GCE_METADATA_HOST").then(|| host.clone());
+    let target = GeminiTarget::vertex(params, &client, env).unwrap();
+    Gemini::new(target, client).unwrap()
+}
+
+#[tokio::test]
+async fn vertex_falls_back_to_the_metadata_server_for_token_and_project() {
+    let (base, exchanges, vertex_log) = vertex_upstream().await;
+    let (metadata, metadata_log) = metadata_server().await;
+    let host = metadata.trim_start_matches("http://");
+    // No project configured: the metadata server's is used (the Vertex mock's path checks it).
+    let provider = Arc::new(vertex_on_google_cloud(&base, host, None));
+    chat_concurrently(&provider, 4).await;
+    let asked: Vec<String> = metadata_log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|request| request.target.clone())
+        .collect();
+    let token_requests = asked
+        .iter()
+        .filter(|target| target.ends_with("/token"))
+        .count();
+    let project_requests = asked
+        .iter()
+        .filter(|target| target.ends_with("/project-id"))
+        .count();
+    assert_eq!(
+        (token_requests, project_requests),
+        (1, 1),
+        "token and project are asked once: {asked:?}"
+    );
+    assert_eq!(
+        exchanges.load(Ordering::SeqCst),
+        0,
+        "no OAuth token endpoint"
+    );
+    assert!(vertex_log
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|request| request.headers["authorization"] == format!("Bearer {ISSUED_BEARER}")));
+}
+
+#[tokio::test]
+async fn vertex_without_any_credentials_off_google_cloud_fails_fast_as_unauthenticated() {
+    let (base, _exchanges, vertex_log) = vertex_upstream().await;
+    // Nothing listens there: the connection is refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    for project in [Some("test-project"), None] {
+        let provider = vertex_on_google_cloud(&base, &host, project);
+        let started = std::time::Instant::now();
+        let error: ProviderError = chat_flash(&provider).await.unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
+        assert_eq!(error.kind(), ErrorKind::UpstreamAuthentication, "{error}");
+        assert_eq!(error.status(), 401);
+        let message = error.to_string();
+        assert!(
+            message.contains("no Vertex AI credentials")
+                && message.contains("metadata server")
+                && message.contains(&host),
+            "{message}"
+        );
+    }
+    assert!(vertex_log.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_metadata_server_refusing_the_token_is_an_authentication_error() {
+    let (base, _exchanges, vertex_log) = vertex_upstream().await;
+    // A server that answers like the metadata server does to a request without the header.
+    let (refusing, _log) = serve(|_: &Received| {
+        Reply::bytes(403, "text/html", "Missing Metadata-Flavor:Google header.")
+    })
+    .await;
+    let provider = vertex_on_google_cloud(&base, refusing.trim_start_matches("http://"), Some("p"));
+    let error = chat_flash(&provider).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UpstreamAuthentication);
+    assert!(
+        error.to_string().contains("Missing Metadata-Flavor"),
+        "{error}"
+    );
+    assert!(vertex_log.lock().unwrap().is_empty());
 }

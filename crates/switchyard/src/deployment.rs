@@ -265,6 +265,7 @@ fn build_one(
                     aws_session_name: other("aws_session_name"),
                     aws_external_id: other("aws_external_id"),
                     aws_sts_endpoint: other("aws_sts_endpoint"),
+                    aws_web_identity_token: other("aws_web_identity_token"),
                 };
                 let mut target = BedrockTarget::resolve(bedrock, env)
                     .map_err(|reason| ConfigError::invalid(&params_path, reason))?;

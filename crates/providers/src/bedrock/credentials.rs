@@ -4,25 +4,38 @@
 //! 1. `aws_access_key_id` / `aws_secret_access_key` (/ `aws_session_token`) in `litellm_params`;
 //! 2. `aws_profile_name`: that profile of the shared credentials file;
 //! 3. `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (/ `AWS_SESSION_TOKEN`);
-//! 4. `AWS_PROFILE`: that profile of the shared credentials file;
-//! 5. the `default` profile of the shared credentials file, when there is one.
+//! 4. web identity (EKS "IAM roles for service accounts"): `AWS_WEB_IDENTITY_TOKEN_FILE` and
+//!    `AWS_ROLE_ARN` (and `AWS_ROLE_SESSION_NAME`); the token file's contents are exchanged
+//!    for the role's temporary credentials with STS `AssumeRoleWithWebIdentity`, a call that is
+//!    not signed (the token is the proof). The file is read again at every exchange, since
+//!    Kubernetes rotates the token it projects there;
+//! 5. `AWS_PROFILE`: that profile of the shared credentials file;
+//! 6. the `default` profile of the shared credentials file, when there is one.
 //!
 //! The shared credentials file is `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`;
 //! it is read once, when the configuration is loaded.
 //!
-//! With `aws_role_name` (and `aws_session_name`), those credentials only sign an STS
-//! `AssumeRole` call (to `aws_sts_endpoint`, else `https://sts.{region}.amazonaws.com`), and
-//! Bedrock calls are signed with the temporary credentials it returns. They are cached until
-//! five minutes before they expire; when they must be renewed, concurrent callers wait for one
-//! STS call instead of each making their own.
+//! A deployment's own `aws_web_identity_token` (with `aws_role_name`, and `aws_session_name`)
+//! replaces that chain: the token is exchanged for `aws_role_name`'s credentials.
+//!
+//! Otherwise, with `aws_role_name` (and `aws_session_name`), the credentials found only sign an
+//! STS `AssumeRole` call, and Bedrock calls are signed with the temporary credentials it
+//! returns. Web identity credentials of that very role are used as they are; of another role,
+//! they sign the `AssumeRole` call (a role chain).
+//!
+//! STS calls go to `aws_sts_endpoint`, else `AWS_STS_ENDPOINT`, else
+//! `https://sts.{region}.amazonaws.com`. Temporary credentials are cached until five minutes
+//! before they expire; when they must be renewed, concurrent callers wait for one STS call
+//! instead of each making their own.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 
+use super::aws_time::parse_rfc3339;
 use super::sigv4::{signature_headers_for, AwsCredentials};
 use crate::http::transport_error;
 use crate::{HttpClient, ProviderError};
@@ -42,20 +55,64 @@ pub struct CredentialParams<'a> {
     pub aws_profile_name: Option<&'a str>,
 }
 
+/// Where a deployment's credentials come from, before any role of its own is assumed.
+#[derive(Debug, Clone)]
+pub enum BaseCredentials {
+    /// Access keys: permanent, or temporary with their session token.
+    Keys(AwsCredentials),
+    /// A web identity token to exchange for a role's temporary credentials.
+    WebIdentity(WebIdentityParams),
+}
+
+/// An STS `AssumeRoleWithWebIdentity` exchange.
+#[derive(Debug, Clone)]
+pub struct WebIdentityParams {
+    pub role_arn: String,
+    pub session_name: String,
+    pub token: WebIdentityToken,
+}
+
+/// The OIDC token STS is shown.
+#[derive(Clone)]
+pub enum WebIdentityToken {
+    /// The deployment's `aws_web_identity_token`.
+    Given(String),
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE`, read at every exchange (the token in it is rotated).
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for WebIdentityToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Given(_) => f.write_str("Given(<redacted>)"),
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+/// `aws_session_name` when given, else a fresh name (the session name only labels the
+/// session in the role's CloudTrail records).
+pub fn session_name(given: Option<&str>) -> String {
+    given.filter(|name| !name.is_empty()).map_or_else(
+        || format!("switchyard-{}", uuid::Uuid::new_v4()),
+        str::to_owned,
+    )
+}
+
 /// Base credentials as the list in the module header finds them; `None` when there are none.
 pub fn resolve_base(
     params: CredentialParams<'_>,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<AwsCredentials>, String> {
+) -> Result<Option<BaseCredentials>, String> {
     if params.aws_access_key_id.is_some() || params.aws_secret_access_key.is_some() {
-        return pair(
+        return keys(pair(
             params.aws_access_key_id.map(str::to_owned),
             params.aws_secret_access_key.map(str::to_owned),
             params.aws_session_token.map(str::to_owned),
-        );
+        ));
     }
     if let Some(profile) = params.aws_profile_name {
-        return profile_credentials(profile, env, true);
+        return keys(profile_credentials(profile, env, true));
     }
     let token = params
         .aws_session_token
@@ -66,12 +123,31 @@ pub fn resolve_base(
         env("AWS_SECRET_ACCESS_KEY"),
         token,
     )? {
-        return Ok(Some(found));
+        return Ok(Some(BaseCredentials::Keys(found)));
+    }
+    if let Some(web_identity) = web_identity_from_env(env) {
+        return Ok(Some(BaseCredentials::WebIdentity(web_identity)));
     }
     if let Some(profile) = env("AWS_PROFILE").filter(|profile| !profile.is_empty()) {
-        return profile_credentials(&profile, env, true);
+        return keys(profile_credentials(&profile, env, true));
     }
-    profile_credentials("default", env, false)
+    keys(profile_credentials("default", env, false))
+}
+
+fn keys(found: Result<Option<AwsCredentials>, String>) -> Result<Option<BaseCredentials>, String> {
+    found.map(|keys| keys.map(BaseCredentials::Keys))
+}
+
+/// `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` (+ `AWS_ROLE_SESSION_NAME`), as EKS sets
+/// them in a pod whose service account is annotated with a role.
+fn web_identity_from_env(env: &impl Fn(&str) -> Option<String>) -> Option<WebIdentityParams> {
+    let token_file = env("AWS_WEB_IDENTITY_TOKEN_FILE").filter(|file| !file.is_empty())?;
+    let role_arn = env("AWS_ROLE_ARN").filter(|role| !role.is_empty())?;
+    Some(WebIdentityParams {
+        role_arn,
+        session_name: session_name(env("AWS_ROLE_SESSION_NAME").as_deref()),
+        token: WebIdentityToken::File(PathBuf::from(token_file)),
+    })
 }
 
 fn pair(
@@ -181,8 +257,6 @@ pub struct AssumeRoleParams {
     pub session_name: String,
     /// `aws_external_id`, when the role's trust policy requires one.
     pub external_id: Option<String>,
-    /// `aws_sts_endpoint`, else `https://sts.{region}.amazonaws.com`.
-    pub sts_endpoint: String,
 }
 
 #[derive(Debug, Clone)]
@@ -195,13 +269,42 @@ struct Assumed {
 #[derive(Debug)]
 pub enum CredentialSource {
     Static(AwsCredentials),
-    AssumeRole(Box<RoleSession>),
+    /// Temporary credentials from STS, renewed before they expire.
+    Sts(Box<StsSession>),
 }
 
-/// Temporary credentials from STS `AssumeRole`, renewed before they expire.
-pub struct RoleSession {
-    base: AwsCredentials,
-    role: AssumeRoleParams,
+/// The STS call that issues a session's credentials.
+#[derive(Debug)]
+enum StsCall {
+    /// `AssumeRole`, signed with the signer's credentials.
+    AssumeRole {
+        signer: CredentialSource,
+        role: AssumeRoleParams,
+    },
+    /// `AssumeRoleWithWebIdentity`, unsigned.
+    WebIdentity(WebIdentityParams),
+}
+
+impl StsCall {
+    fn action(&self) -> &'static str {
+        match self {
+            Self::AssumeRole { .. } => "AssumeRole",
+            Self::WebIdentity(_) => "AssumeRoleWithWebIdentity",
+        }
+    }
+
+    fn role_arn(&self) -> &str {
+        match self {
+            Self::AssumeRole { role, .. } => &role.role_arn,
+            Self::WebIdentity(web_identity) => &web_identity.role_arn,
+        }
+    }
+}
+
+/// Temporary credentials from one STS call, renewed before they expire.
+pub struct StsSession {
+    call: StsCall,
+    endpoint: reqwest::Url,
     region: String,
     client: HttpClient,
     cached: Mutex<Option<Assumed>>,
@@ -209,11 +312,11 @@ pub struct RoleSession {
     renewing: tokio::sync::Mutex<()>,
 }
 
-impl std::fmt::Debug for RoleSession {
+impl std::fmt::Debug for StsSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoleSession")
-            .field("role", &self.role)
-            .field("base", &self.base)
+        f.debug_struct("StsSession")
+            .field("call", &self.call)
+            .field("endpoint", &self.endpoint.as_str())
             .finish_non_exhaustive()
     }
 }
@@ -223,26 +326,52 @@ fn sts_error(provider: &'static str, status: u16, message: String) -> ProviderEr
 }
 
 impl CredentialSource {
-    pub fn assume_role(
-        base: AwsCredentials,
-        role: AssumeRoleParams,
+    /// The source for `base` credentials, with `role` (if any) assumed through STS at
+    /// `sts_endpoint`; see the module header for how they combine.
+    pub fn new(
+        base: BaseCredentials,
+        role: Option<AssumeRoleParams>,
+        sts_endpoint: &str,
         region: &str,
         client: HttpClient,
     ) -> Result<Self, String> {
-        reqwest::Url::parse(&role.sts_endpoint).map_err(|error| {
-            format!("invalid aws_sts_endpoint {:?}: {error}", role.sts_endpoint)
-        })?;
-        Ok(Self::AssumeRole(Box::new(RoleSession {
-            base,
-            role,
-            region: region.to_owned(),
-            client,
-            cached: Mutex::new(None),
-            renewing: tokio::sync::Mutex::new(()),
-        })))
+        let session = |call: StsCall| -> Result<Self, String> {
+            let endpoint = reqwest::Url::parse(sts_endpoint)
+                .map_err(|error| format!("invalid aws_sts_endpoint {sts_endpoint:?}: {error}"))?;
+            Ok(Self::Sts(Box::new(StsSession {
+                call,
+                endpoint,
+                region: region.to_owned(),
+                client: client.clone(),
+                cached: Mutex::new(None),
+                renewing: tokio::sync::Mutex::new(()),
+            })))
+        };
+        match (base, role) {
+            (BaseCredentials::Keys(keys), None) => Ok(Self::Static(keys)),
+            (BaseCredentials::Keys(keys), Some(role)) => session(StsCall::AssumeRole {
+                signer: Self::Static(keys),
+                role,
+            }),
+            (BaseCredentials::WebIdentity(web_identity), None) => {
+                session(StsCall::WebIdentity(web_identity))
+            }
+            // The web identity is that role already: no second hop, under the session name
+            // the deployment asked for.
+            (BaseCredentials::WebIdentity(mut web_identity), Some(role))
+                if web_identity.role_arn == role.role_arn =>
+            {
+                web_identity.session_name = role.session_name;
+                session(StsCall::WebIdentity(web_identity))
+            }
+            (BaseCredentials::WebIdentity(web_identity), Some(role)) => {
+                let signer = session(StsCall::WebIdentity(web_identity))?;
+                session(StsCall::AssumeRole { signer, role })
+            }
+        }
     }
 
-    /// Credentials valid now; `timeout` bounds an STS call.
+    /// Credentials valid now; `timeout` bounds each STS call.
     pub async fn credentials(
         &self,
         provider: &'static str,
@@ -250,12 +379,12 @@ impl CredentialSource {
     ) -> Result<AwsCredentials, ProviderError> {
         match self {
             Self::Static(credentials) => Ok(credentials.clone()),
-            Self::AssumeRole(session) => session.credentials(provider, timeout).await,
+            Self::Sts(session) => session.credentials(provider, timeout).await,
         }
     }
 }
 
-impl RoleSession {
+impl StsSession {
     fn fresh(&self) -> Option<AwsCredentials> {
         let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         cached
@@ -277,7 +406,7 @@ impl RoleSession {
         if let Some(credentials) = self.fresh() {
             return Ok(credentials);
         }
-        let (credentials, expires) = self.assume(provider, timeout).await?;
+        let (credentials, expires) = self.call_sts(provider, timeout).await?;
         let renew_at = expires
             .checked_sub(RENEW_MARGIN)
             .filter(|at| *at > SystemTime::now())
@@ -290,59 +419,80 @@ impl RoleSession {
         Ok(credentials)
     }
 
-    /// One signed `AssumeRole` call (STS query API, form-encoded POST).
-    async fn assume(
+    /// The call's form (STS query API, form-encoded POST).
+    async fn form(&self, provider: &'static str) -> Result<Vec<(&str, String)>, ProviderError> {
+        let (role_arn, session_name) = match &self.call {
+            StsCall::AssumeRole { role, .. } => (&role.role_arn, &role.session_name),
+            StsCall::WebIdentity(web_identity) => {
+                (&web_identity.role_arn, &web_identity.session_name)
+            }
+        };
+        let mut form = vec![
+            ("Action", self.call.action().to_owned()),
+            ("Version", "2011-06-15".to_owned()),
+            ("RoleArn", role_arn.clone()),
+            ("RoleSessionName", session_name.clone()),
+            ("DurationSeconds", ROLE_SESSION_SECONDS.to_string()),
+        ];
+        match &self.call {
+            StsCall::AssumeRole { role, .. } => {
+                if let Some(external_id) = &role.external_id {
+                    form.push(("ExternalId", external_id.clone()));
+                }
+            }
+            StsCall::WebIdentity(web_identity) => {
+                let token = web_identity_token(provider, &web_identity.token).await?;
+                form.push(("WebIdentityToken", token));
+            }
+        }
+        Ok(form)
+    }
+
+    /// One STS call: `AssumeRole` signed with the signer's (possibly themselves temporary)
+    /// credentials, or `AssumeRoleWithWebIdentity` unsigned.
+    async fn call_sts(
         &self,
         provider: &'static str,
         timeout: Duration,
     ) -> Result<(AwsCredentials, SystemTime), ProviderError> {
-        let mut form = vec![
-            ("Action", "AssumeRole".to_owned()),
-            ("Version", "2011-06-15".to_owned()),
-            ("RoleArn", self.role.role_arn.clone()),
-            ("RoleSessionName", self.role.session_name.clone()),
-            ("DurationSeconds", ROLE_SESSION_SECONDS.to_string()),
-        ];
-        if let Some(external_id) = &self.role.external_id {
-            form.push(("ExternalId", external_id.clone()));
-        }
-        let body = form_encode(&form);
-        let url = reqwest::Url::parse(&self.role.sts_endpoint).map_err(|error| {
-            sts_error(provider, 400, format!("invalid aws_sts_endpoint: {error}"))
-        })?;
-        let host = match (url.host_str(), url.port()) {
-            (Some(host), Some(port)) => format!("{host}:{port}"),
-            (Some(host), None) => host.to_owned(),
-            (None, _) => String::new(),
-        };
+        let body = form_encode(&self.form(provider).await?);
         let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-        let signed = signature_headers_for(
-            STS_SERVICE,
-            &self.base,
-            &self.region,
-            "POST",
-            url.as_str(),
-            &[("host", &host), ("content-type", content_type)],
-            body.as_bytes(),
-            SystemTime::now(),
-        )
-        .map_err(|message| sts_error(provider, 400, message))?;
         let mut request = self
             .client
             .inner()
-            .post(url)
-            .header(http::header::CONTENT_TYPE, content_type)
-            .body(body);
-        for (name, value) in signed {
-            if let (Ok(name), Ok(mut value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(&value),
-            ) {
-                value.set_sensitive(true);
-                request = request.header(name, value);
+            .post(self.endpoint.clone())
+            .header(http::header::CONTENT_TYPE, content_type);
+        if let StsCall::AssumeRole { signer, .. } = &self.call {
+            // Boxed: the signer may itself be an STS session (a role chain).
+            let signing = Box::pin(signer.credentials(provider, timeout)).await?;
+            let url = &self.endpoint;
+            let host = match (url.host_str(), url.port()) {
+                (Some(host), Some(port)) => format!("{host}:{port}"),
+                (Some(host), None) => host.to_owned(),
+                (None, _) => String::new(),
+            };
+            let signed = signature_headers_for(
+                STS_SERVICE,
+                &signing,
+                &self.region,
+                "POST",
+                url.as_str(),
+                &[("host", &host), ("content-type", content_type)],
+                body.as_bytes(),
+                SystemTime::now(),
+            )
+            .map_err(|message| sts_error(provider, 400, message))?;
+            for (name, value) in signed {
+                if let (Ok(name), Ok(mut value)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(&value),
+                ) {
+                    value.set_sensitive(true);
+                    request = request.header(name, value);
+                }
             }
         }
-        let response = match tokio::time::timeout(timeout, request.send()).await {
+        let response = match tokio::time::timeout(timeout, request.body(body).send()).await {
             Err(_) => {
                 return Err(ProviderError::Timeout {
                     provider,
@@ -363,23 +513,55 @@ impl RoleSession {
                 })
             }
         };
+        let action = self.call.action();
         if !status.is_success() {
             let reason = xml_text(&bytes, "Message")
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect());
-            // STS refusals (bad signature, role not assumable) are the deployment's credential
-            // problem: reported as authentication errors whatever status STS used.
+            // STS refusals (bad signature, role not assumable, token rejected) are the
+            // deployment's credential problem: reported as authentication errors whatever
+            // status STS used.
             let status = if status.as_u16() == 429 { 429 } else { 401 };
             return Err(sts_error(
                 provider,
                 status,
-                format!("STS AssumeRole of {} failed: {reason}", self.role.role_arn),
+                format!("STS {action} of {} failed: {reason}", self.call.role_arn()),
             ));
         }
         parse_assume_role(&bytes).ok_or_else(|| ProviderError::InvalidResponse {
             provider,
-            message: "STS AssumeRole answered without usable credentials".to_owned(),
+            message: format!("STS {action} answered without usable credentials"),
         })
     }
+}
+
+/// The web identity token as it is now (a token file is read afresh each time).
+async fn web_identity_token(
+    provider: &'static str,
+    token: &WebIdentityToken,
+) -> Result<String, ProviderError> {
+    let text = match token {
+        WebIdentityToken::Given(token) => token.clone(),
+        WebIdentityToken::File(path) => tokio::fs::read_to_string(path).await.map_err(|error| {
+            sts_error(
+                provider,
+                401,
+                format!(
+                    "cannot read the web identity token file {} (AWS_WEB_IDENTITY_TOKEN_FILE): \
+                     {error}",
+                    path.display()
+                ),
+            )
+        })?,
+    };
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(sts_error(
+            provider,
+            401,
+            "the web identity token is empty".to_owned(),
+        ));
+    }
+    Ok(token.to_owned())
 }
 
 /// `application/x-www-form-urlencoded` with the unreserved set AWS expects.
@@ -427,29 +609,8 @@ fn parse_assume_role(xml: &Bytes) -> Option<(AwsCredentials, SystemTime)> {
         secret_access_key: xml_text(xml, "SecretAccessKey").filter(|value| !value.is_empty())?,
         session_token: xml_text(xml, "SessionToken").filter(|value| !value.is_empty()),
     };
-    let expires = parse_timestamp(&xml_text(xml, "Expiration")?)?;
+    let expires = parse_rfc3339(&xml_text(xml, "Expiration")?)?;
     Some((credentials, expires))
-}
-
-/// `2026-11-23T16:00:00Z` (fractional seconds allowed) → time.
-fn parse_timestamp(text: &str) -> Option<SystemTime> {
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
-    if text.get(4..5) != Some("-") || text.get(10..11) != Some("T") || !text.ends_with('Z') {
-        return None;
-    }
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let secs = u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -469,6 +630,13 @@ mod tests {
         }
     }
 
+    fn keys(found: BaseCredentials) -> AwsCredentials {
+        match found {
+            BaseCredentials::Keys(keys) => keys,
+            other => panic!("not keys: {other:?}"),
+        }
+    }
+
     const FILE: &str = "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = s0\n\n\
         # a comment\n[team]\naws_access_key_id=AKIDTEAM\naws_secret_access_key = s1\n\
         aws_session_token = tok\n[broken]\naws_access_key_id = only\n";
@@ -480,7 +648,7 @@ mod tests {
         std::fs::write(&file, FILE).unwrap();
         let file = file.display().to_string();
         let key_of = |params: CredentialParams<'_>, env: &[(&str, String)]| {
-            resolve_base(params, &env_of(env)).map(|found| found.map(|c| c.access_key_id))
+            resolve_base(params, &env_of(env)).map(|found| found.map(|c| keys(c).access_key_id))
         };
         let shared = ("AWS_SHARED_CREDENTIALS_FILE", file.clone());
         let explicit = CredentialParams {
@@ -512,7 +680,7 @@ mod tests {
         let none = CredentialParams::default();
         assert_eq!(key_of(none, &env_keys).unwrap().as_deref(), Some("AKIDENV"));
         let profile_env = [shared.clone(), ("AWS_PROFILE", "team".to_owned())];
-        let team = resolve_base(none, &env_of(&profile_env)).unwrap().unwrap();
+        let team = keys(resolve_base(none, &env_of(&profile_env)).unwrap().unwrap());
         assert_eq!(team.session_token.as_deref(), Some("tok"));
         assert_eq!(
             key_of(none, std::slice::from_ref(&shared))
@@ -545,6 +713,136 @@ mod tests {
     }
 
     #[test]
+    fn web_identity_from_the_environment_comes_after_env_keys_and_before_profiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        std::fs::write(&file, FILE).unwrap();
+        let shared = ("AWS_SHARED_CREDENTIALS_FILE", file.display().to_string());
+        let token_file = (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "/var/run/secrets/eks.amazonaws.com/serviceaccount/token".to_owned(),
+        );
+        let role = ("AWS_ROLE_ARN", "arn:aws:iam::1:role/pod".to_owned());
+        let none = CredentialParams::default();
+        let web_identity = |env: &[(&str, String)]| match resolve_base(none, &env_of(env)) {
+            Ok(Some(BaseCredentials::WebIdentity(found))) => Some(found),
+            _ => None,
+        };
+
+        let found = web_identity(&[token_file.clone(), role.clone(), shared.clone()]).unwrap();
+        assert_eq!(found.role_arn, "arn:aws:iam::1:role/pod");
+        assert!(found.session_name.starts_with("switchyard-"));
+        assert!(matches!(&found.token, WebIdentityToken::File(path)
+            if path.ends_with("serviceaccount/token")));
+        let named = [
+            token_file.clone(),
+            role.clone(),
+            ("AWS_ROLE_SESSION_NAME", "pod-session".to_owned()),
+            ("AWS_PROFILE", "team".to_owned()),
+            shared.clone(),
+        ];
+        assert_eq!(web_identity(&named).unwrap().session_name, "pod-session");
+        // Access keys in the environment come first; a profile the deployment names too.
+        let with_keys = [
+            token_file.clone(),
+            role.clone(),
+            ("AWS_ACCESS_KEY_ID", "AKIDENV".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "s".to_owned()),
+        ];
+        assert!(web_identity(&with_keys).is_none());
+        let team = CredentialParams {
+            aws_profile_name: Some("team"),
+            ..CredentialParams::default()
+        };
+        let env = env_of(&[token_file.clone(), role.clone(), shared.clone()]);
+        assert!(matches!(
+            resolve_base(team, &env),
+            Ok(Some(BaseCredentials::Keys(_)))
+        ));
+        // Half of the pair is not web identity.
+        assert!(web_identity(&[token_file, shared]).is_none());
+        // The token given in a deployment is never printed.
+        let given = WebIdentityToken::Given("eyJ.secret.sig".to_owned());
+        assert!(!format!("{given:?}").contains("secret"));
+    }
+
+    #[test]
+    fn web_identity_and_roles_combine_into_the_fewest_sts_calls() {
+        let client = HttpClient::new().unwrap();
+        let pod = WebIdentityParams {
+            role_arn: "arn:aws:iam::1:role/pod".to_owned(),
+            session_name: "from-env".to_owned(),
+            token: WebIdentityToken::File(PathBuf::from("/token")),
+        };
+        let role = |arn: &str| AssumeRoleParams {
+            role_arn: arn.to_owned(),
+            session_name: "asked".to_owned(),
+            external_id: None,
+        };
+        let source = |base: BaseCredentials, role: Option<AssumeRoleParams>| {
+            CredentialSource::new(
+                base,
+                role,
+                "https://sts.example",
+                "us-east-1",
+                client.clone(),
+            )
+        };
+        let keys = AwsCredentials {
+            access_key_id: "AKID".to_owned(),
+            secret_access_key: "s".to_owned(),
+            session_token: None,
+        };
+        assert!(matches!(
+            source(BaseCredentials::Keys(keys.clone()), None).unwrap(),
+            CredentialSource::Static(_)
+        ));
+        let Ok(CredentialSource::Sts(session)) = source(
+            BaseCredentials::Keys(keys.clone()),
+            Some(role("arn:aws:iam::2:role/b")),
+        ) else {
+            panic!("an AssumeRole session")
+        };
+        assert!(matches!(
+            &session.call,
+            StsCall::AssumeRole {
+                signer: CredentialSource::Static(_),
+                ..
+            }
+        ));
+        // Asked for the role the web identity already is: one exchange, the asked session name.
+        let Ok(CredentialSource::Sts(session)) = source(
+            BaseCredentials::WebIdentity(pod.clone()),
+            Some(role("arn:aws:iam::1:role/pod")),
+        ) else {
+            panic!("a web identity session")
+        };
+        assert!(
+            matches!(&session.call, StsCall::WebIdentity(found) if found.session_name == "asked")
+        );
+        // Another role: the web identity signs its AssumeRole.
+        let Ok(CredentialSource::Sts(session)) = source(
+            BaseCredentials::WebIdentity(pod),
+            Some(role("arn:aws:iam::2:role/b")),
+        ) else {
+            panic!("a chained session")
+        };
+        assert!(matches!(
+            &session.call,
+            StsCall::AssumeRole { signer: CredentialSource::Sts(inner), role }
+                if matches!(inner.call, StsCall::WebIdentity(_)) && role.role_arn.ends_with("/b")
+        ));
+        assert!(CredentialSource::new(
+            BaseCredentials::Keys(keys.clone()),
+            Some(role("arn:aws:iam::2:role/b")),
+            "not a url",
+            "us-east-1",
+            client.clone()
+        )
+        .is_err());
+    }
+
+    #[test]
     fn assume_role_answers_are_parsed() {
         let xml = Bytes::from_static(
             b"<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
@@ -558,19 +856,14 @@ mod tests {
         assert_eq!(credentials.secret_access_key, "se/cr+et");
         assert_eq!(credentials.session_token.as_deref(), Some("to&ken"));
         assert_eq!(
-            expires.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            expires
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
             1_795_449_600
         );
         assert!(parse_assume_role(&Bytes::from_static(b"<Error/>")).is_none());
         assert!(parse_assume_role(&Bytes::from_static(b"\xff\xfe")).is_none());
-        for bad in [
-            "",
-            "2026-13-01T00:00:00Z",
-            "2026-11-23 16:00:00Z",
-            "2026-11-23T16:00:00",
-        ] {
-            assert!(parse_timestamp(bad).is_none(), "{bad}");
-        }
         assert_eq!(
             form_encode(&[("RoleArn", "arn:aws:iam::1:role/r".to_owned())]),
             "RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr"

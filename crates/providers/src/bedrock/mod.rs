@@ -8,6 +8,7 @@
 //! Wire format: Bedrock Runtime API (`/model/{modelId}/converse`, `/converse-stream`,
 //! `/invoke`), SigV4 with signing name `bedrock`.
 
+pub mod aws_time;
 pub mod credentials;
 pub mod embeddings;
 pub mod error;
@@ -31,7 +32,10 @@ use crate::http::transport_error;
 use crate::stream_driver::drive;
 use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
 
-use self::credentials::{AssumeRoleParams, CredentialParams, CredentialSource};
+use self::credentials::{
+    AssumeRoleParams, BaseCredentials, CredentialParams, CredentialSource, WebIdentityParams,
+    WebIdentityToken,
+};
 use self::embeddings::EmbeddingFamily;
 pub use self::sigv4::AwsCredentials;
 use self::stream::{ConverseStream, StreamTranslator};
@@ -54,6 +58,8 @@ pub struct BedrockParams<'a> {
     pub aws_session_name: Option<&'a str>,
     pub aws_external_id: Option<&'a str>,
     pub aws_sts_endpoint: Option<&'a str>,
+    /// An OIDC token exchanged for `aws_role_name`'s credentials (`AssumeRoleWithWebIdentity`).
+    pub aws_web_identity_token: Option<&'a str>,
 }
 
 /// Where and how to reach one Bedrock deployment.
@@ -63,8 +69,11 @@ pub struct BedrockTarget {
     pub base_url: String,
     pub region: String,
     /// The credentials that sign calls, or (with `assume_role`) the STS call.
-    pub credentials: Option<AwsCredentials>,
+    pub credentials: Option<BaseCredentials>,
     pub assume_role: Option<AssumeRoleParams>,
+    /// Where STS calls go: `aws_sts_endpoint`, else `AWS_STS_ENDPOINT`, else
+    /// `https://sts.{region}.amazonaws.com`.
+    pub sts_endpoint: String,
     pub extra_headers: BTreeMap<String, String>,
     /// OpenAI-shaped parameters applied to requests that do not set them.
     pub request_defaults: Map<String, Value>,
@@ -94,54 +103,71 @@ impl BedrockTarget {
         {
             return Err(format!("invalid aws_region_name {region:?}"));
         }
-        let credentials = credentials::resolve_base(
-            CredentialParams {
-                aws_access_key_id: params.aws_access_key_id,
-                aws_secret_access_key: params.aws_secret_access_key,
-                aws_session_token: params.aws_session_token,
-                aws_profile_name: params.aws_profile_name,
-            },
-            &env,
-        )?;
-        let assume_role = params
-            .aws_role_name
-            .filter(|role| !role.is_empty())
-            .map(|role_arn| AssumeRoleParams {
-                role_arn: role_arn.to_owned(),
-                session_name: params
-                    .aws_session_name
-                    .filter(|name| !name.is_empty())
-                    .map_or_else(
-                        || format!("switchyard-{}", uuid::Uuid::new_v4()),
-                        str::to_owned,
-                    ),
-                external_id: params.aws_external_id.map(str::to_owned),
-                sts_endpoint: params
-                    .aws_sts_endpoint
-                    .map(str::to_owned)
-                    .or_else(|| env("AWS_STS_ENDPOINT"))
-                    .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"))
-                    .trim_end_matches('/')
-                    .to_owned(),
-            });
+        let role_arn = params.aws_role_name.filter(|role| !role.is_empty());
+        let web_identity_token = params
+            .aws_web_identity_token
+            .filter(|token| !token.trim().is_empty());
+        let (credentials, assume_role) = match (web_identity_token, role_arn) {
+            // The deployment's own token stands in for the whole credential chain.
+            (Some(token), Some(role_arn)) => {
+                let web_identity = WebIdentityParams {
+                    role_arn: role_arn.to_owned(),
+                    session_name: credentials::session_name(params.aws_session_name),
+                    token: WebIdentityToken::Given(token.trim().to_owned()),
+                };
+                (Some(BaseCredentials::WebIdentity(web_identity)), None)
+            }
+            (Some(_), None) => {
+                return Err(
+                    "aws_web_identity_token needs aws_role_name: the ARN of the role \
+                     the token is exchanged for"
+                        .to_owned(),
+                )
+            }
+            (None, _) => {
+                let base = credentials::resolve_base(
+                    CredentialParams {
+                        aws_access_key_id: params.aws_access_key_id,
+                        aws_secret_access_key: params.aws_secret_access_key,
+                        aws_session_token: params.aws_session_token,
+                        aws_profile_name: params.aws_profile_name,
+                    },
+                    &env,
+                )?;
+                let role = role_arn.map(|role_arn| AssumeRoleParams {
+                    role_arn: role_arn.to_owned(),
+                    session_name: credentials::session_name(params.aws_session_name),
+                    external_id: params.aws_external_id.map(str::to_owned),
+                });
+                (base, role)
+            }
+        };
         if assume_role.is_some() && credentials.is_none() {
             return Err("aws_role_name needs credentials to call STS with: set \
-                 aws_access_key_id/aws_secret_access_key, aws_profile_name, or the AWS \
-                 environment variables"
+                 aws_access_key_id/aws_secret_access_key, aws_profile_name, \
+                 aws_web_identity_token, or the AWS environment variables"
                 .to_owned());
         }
-        let base_url = params
-            .api_base
-            .map(str::to_owned)
-            .or_else(|| env("AWS_BEDROCK_RUNTIME_ENDPOINT"))
-            .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"))
-            .trim_end_matches('/')
-            .to_owned();
+        let endpoint = |configured: Option<&str>, variable: &str, service: &str| {
+            configured
+                .map(str::to_owned)
+                .or_else(|| env(variable))
+                .unwrap_or_else(|| format!("https://{service}.{region}.amazonaws.com"))
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        let sts_endpoint = endpoint(params.aws_sts_endpoint, "AWS_STS_ENDPOINT", "sts");
+        let base_url = endpoint(
+            params.api_base,
+            "AWS_BEDROCK_RUNTIME_ENDPOINT",
+            "bedrock-runtime",
+        );
         Ok(Self {
             base_url,
             region,
             credentials,
             assume_role,
+            sts_endpoint,
             extra_headers: BTreeMap::new(),
             request_defaults: Map::new(),
             drop_params: false,
@@ -192,16 +218,18 @@ impl Bedrock {
                 .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
             headers.insert(name, value);
         }
-        let credentials = match (target.credentials, target.assume_role) {
-            (Some(base), Some(role)) => Some(CredentialSource::assume_role(
-                base,
-                role,
-                &target.region,
-                client.clone(),
-            )?),
-            (Some(base), None) => Some(CredentialSource::Static(base)),
-            (None, _) => None,
-        };
+        let credentials = target
+            .credentials
+            .map(|base| {
+                CredentialSource::new(
+                    base,
+                    target.assume_role,
+                    &target.sts_endpoint,
+                    &target.region,
+                    client.clone(),
+                )
+            })
+            .transpose()?;
         Ok(Self {
             client,
             base_url: target.base_url,
@@ -284,7 +312,9 @@ impl Bedrock {
                 NAME,
                 401,
                 "no AWS credentials: set aws_access_key_id and aws_secret_access_key, \
-                 aws_profile_name, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                 aws_profile_name, aws_web_identity_token with aws_role_name, \
+                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE \
+                 and AWS_ROLE_ARN"
                     .to_owned(),
                 None,
                 None,
@@ -565,7 +595,10 @@ mod tests {
             target.base_url,
             "https://bedrock-runtime.eu-west-3.amazonaws.com"
         );
-        assert_eq!(target.credentials.as_ref().unwrap().access_key_id, "AKID");
+        let Some(BaseCredentials::Keys(keys)) = &target.credentials else {
+            panic!("{:?}", target.credentials)
+        };
+        assert_eq!(keys.access_key_id, "AKID");
         let provider = Bedrock::new(target, HttpClient::new().unwrap()).unwrap();
         assert_eq!(
             provider

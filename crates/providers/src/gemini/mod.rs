@@ -1,5 +1,5 @@
 //! Google Gemini: Google AI Studio (`gemini/` models, API key) and Vertex AI (`vertex_ai/`
-//! models, OAuth2 bearer from a service account). Both take the same `generateContent` bodies;
+//! models, OAuth2 bearer from Google credentials, see [`crate::google_auth`]). Both take the same `generateContent` bodies;
 //! only the URL and the credential differ ([`GoogleApi`]).
 //!
 //! Requests are translated from the OpenAI shape ([`request`]), responses back ([`response`]),
@@ -49,9 +49,10 @@ pub enum GoogleApi {
     Vertex {
         base_url: String,
         version: &'static str,
-        project: String,
+        /// `None`: the metadata server's project, asked on first use.
+        project: Option<String>,
         location: String,
-        credentials: Option<Arc<GoogleTokenSource>>,
+        credentials: Arc<GoogleTokenSource>,
     },
 }
 
@@ -109,7 +110,8 @@ impl GeminiTarget {
 
     /// Vertex AI: project and location from the deployment, else `VERTEXAI_PROJECT` /
     /// `VERTEXAI_LOCATION` (location defaults to `us-central1`, the project to the
-    /// credential's); credentials as [`GoogleCredentials::resolve`] finds them.
+    /// credential's, or for the metadata server to the machine's); credentials as
+    /// [`GoogleCredentials::resolve`] finds them.
     pub fn vertex(
         params: VertexParams<'_>,
         client: &HttpClient,
@@ -120,11 +122,10 @@ impl GeminiTarget {
             .vertex_project
             .map(str::to_owned)
             .or_else(|| env("VERTEXAI_PROJECT"))
-            .or_else(|| {
-                key.as_ref()
-                    .and_then(|key| key.project_id().map(str::to_owned))
-            })
-            .ok_or("no Vertex AI project: set vertex_project or VERTEXAI_PROJECT")?;
+            .or_else(|| key.project_id().map(str::to_owned));
+        if project.is_none() && !matches!(key, GoogleCredentials::ComputeMetadata(_)) {
+            return Err("no Vertex AI project: set vertex_project or VERTEXAI_PROJECT".to_owned());
+        }
         let location = params
             .vertex_location
             .map(str::to_owned)
@@ -135,9 +136,7 @@ impl GeminiTarget {
             None if location == "global" => "https://aiplatform.googleapis.com".to_owned(),
             None => format!("https://{location}-aiplatform.googleapis.com"),
         };
-        let credentials = key
-            .map(|key| GoogleTokenSource::new(&key, client.clone()).map(Arc::new))
-            .transpose()?;
+        let credentials = Arc::new(GoogleTokenSource::new(&key, client.clone())?);
         Ok(Self {
             api: GoogleApi::Vertex {
                 base_url,
@@ -216,7 +215,31 @@ impl Gemini {
         })
     }
 
-    fn url(&self, model: &str, method: Method) -> Result<reqwest::Url, ProviderError> {
+    /// The URL for `model`; for Vertex without a configured project, the metadata server is
+    /// asked for it (within `wait`) the first time.
+    async fn url(
+        &self,
+        model: &str,
+        method: Method,
+        wait: Duration,
+    ) -> Result<reqwest::Url, ProviderError> {
+        let project = match &self.api {
+            GoogleApi::Vertex {
+                project: None,
+                credentials,
+                ..
+            } => {
+                // A bad model name is refused before the metadata server is asked anything.
+                self.check_model(model)?;
+                Some(credentials.metadata_project_id(self.name, wait).await?)
+            }
+            _ => None,
+        };
+        self.url_in(model, method, project.as_deref())
+    }
+
+    /// Refuses model names that would leave the model's path, and Vertex partner models.
+    fn check_model(&self, model: &str) -> Result<(), ProviderError> {
         let tuned = model.starts_with("tunedModels/");
         if model.is_empty()
             || model.contains(['?', '#'])
@@ -242,6 +265,17 @@ impl Gemini {
                 param: Some("model".to_owned()),
             });
         }
+        Ok(())
+    }
+
+    /// The URL for `model`, in `asked_project` when the deployment names none.
+    fn url_in(
+        &self,
+        model: &str,
+        method: Method,
+        asked_project: Option<&str>,
+    ) -> Result<reqwest::Url, ProviderError> {
+        self.check_model(model)?;
         let verb = match (method, &self.api) {
             (Method::Generate, _) => "generateContent",
             (Method::Stream, _) => "streamGenerateContent?alt=sse",
@@ -261,9 +295,19 @@ impl Gemini {
                 project,
                 location,
                 ..
-            } => format!(
-                "{base_url}/{version}/projects/{project}/locations/{location}/publishers/google/models/{model}:{verb}"
-            ),
+            } => {
+                let project = project.as_deref().or(asked_project).ok_or_else(|| {
+                    ProviderError::BadRequest {
+                        provider: self.name,
+                        message: "no Vertex AI project: set vertex_project or VERTEXAI_PROJECT"
+                            .to_owned(),
+                        param: None,
+                    }
+                })?;
+                format!(
+                    "{base_url}/{version}/projects/{project}/locations/{location}/publishers/google/models/{model}:{verb}"
+                )
+            }
         };
         reqwest::Url::parse(&text).map_err(|error| ProviderError::BadRequest {
             provider: self.name,
@@ -332,20 +376,7 @@ impl Gemini {
         let started = tokio::time::Instant::now();
         let mut headers = self.headers.clone();
         if let GoogleApi::Vertex { credentials, .. } = &self.api {
-            let source = credentials.as_ref().ok_or_else(|| {
-                ProviderError::from_upstream(
-                    self.name,
-                    401,
-                    "no Vertex AI credentials: set vertex_credentials (a service-account or \
-                     authorized_user JSON, or its path) or GOOGLE_APPLICATION_CREDENTIALS"
-                        .to_owned(),
-                    None,
-                    None,
-                    None,
-                    None,
-                )
-            })?;
-            let token = source.token(self.name, wait).await?;
+            let token = credentials.token(self.name, wait).await?;
             let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
                 ProviderError::InvalidResponse {
                     provider: self.name,
@@ -463,7 +494,9 @@ impl Provider for Gemini {
     ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
         let request = self.prepare(request)?;
         let body = self.encode(&request::to_gemini_request(self.name, &request)?)?;
-        let url = self.url(&request.model, Method::Generate)?;
+        let url = self
+            .url(&request.model, Method::Generate, options.timeout)
+            .await?;
         let (bytes, headers) = self.call(url, body, options).await?;
         let body = response::to_chat_response(&bytes, &fresh_id(), &request.model, now())
             .map_err(|message| self.invalid(message))?;
@@ -477,7 +510,9 @@ impl Provider for Gemini {
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         let request = self.prepare(request)?;
         let body = self.encode(&request::to_gemini_request(self.name, &request)?)?;
-        let url = self.url(&request.model, Method::Stream)?;
+        let url = self
+            .url(&request.model, Method::Stream, options.stream_timeout)
+            .await?;
         let mut response = self
             .send(url, body, options, options.stream_timeout)
             .await?;
@@ -522,7 +557,9 @@ impl Provider for Gemini {
         } else {
             embeddings::to_batch_embed_request(request)
         };
-        let url = self.url(&request.model, Method::Embed)?;
+        let url = self
+            .url(&request.model, Method::Embed, options.timeout)
+            .await?;
         let (value, headers) = self.call_json(url, self.encode(&body)?, options).await?;
         let body = if vertex {
             embeddings::from_vertex_predict_response(&value, &request.model, expected)
@@ -550,7 +587,7 @@ mod tests {
         let provider = Gemini::new(target, client()).unwrap();
         assert_eq!(provider.headers["x-goog-api-key"], "g-key");
         assert_eq!(
-            provider.url("gemini-2.0-flash", Method::Stream).unwrap().as_str(),
+            provider.url_in("gemini-2.0-flash", Method::Stream, None).unwrap().as_str(),
             "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
         );
         let target =
@@ -558,12 +595,14 @@ mod tests {
         let provider = Gemini::new(target, client()).unwrap();
         assert_eq!(
             provider
-                .url("text-embedding-004", Method::Embed)
+                .url_in("text-embedding-004", Method::Embed, None)
                 .unwrap()
                 .as_str(),
             "http://127.0.0.1:9/v1beta/models/text-embedding-004:batchEmbedContents"
         );
-        assert!(provider.url("../../etc", Method::Generate).is_err());
+        assert!(provider
+            .url_in("../../etc", Method::Generate, None)
+            .is_err());
     }
 
     #[test]
@@ -576,7 +615,7 @@ mod tests {
         let target = GeminiTarget::vertex(params, &client(), |_| None).unwrap();
         let provider = Gemini::new(target, client()).unwrap();
         assert_eq!(
-            provider.url("gemini-2.0-flash", Method::Generate).unwrap().as_str(),
+            provider.url_in("gemini-2.0-flash", Method::Generate, None).unwrap().as_str(),
             "https://europe-west4-aiplatform.googleapis.com/v1/projects/proj/locations/europe-west4/publishers/google/models/gemini-2.0-flash:generateContent"
         );
         let target = GeminiTarget::vertex(
@@ -594,12 +633,25 @@ mod tests {
         .unwrap();
         let provider = Gemini::new(target, client()).unwrap();
         assert_eq!(
-            provider.url("text-embedding-005", Method::Embed).unwrap().as_str(),
+            provider.url_in("text-embedding-005", Method::Embed, None).unwrap().as_str(),
             "https://aiplatform.googleapis.com/v1beta1/projects/envproj/locations/global/publishers/google/models/text-embedding-005:predict"
         );
         assert!(provider
-            .url("claude-3-5-sonnet@20240620", Method::Generate)
+            .url_in("claude-3-5-sonnet@20240620", Method::Generate, None)
             .is_err());
-        assert!(GeminiTarget::vertex(VertexParams::default(), &client(), |_| None).is_err());
+        // Credentials that name no project need one configured...
+        let user = serde_json::json!({"type": "authorized_user", "client_id": "c",
+            "client_secret": "s", "refresh_token": "r"});
+        let unnamed = VertexParams {
+            vertex_credentials: Some(&user),
+            ..VertexParams::default()
+        };
+        assert!(GeminiTarget::vertex(unnamed, &client(), |_| None).is_err());
+        // ...except the metadata server, which is asked for the machine's project.
+        let target = GeminiTarget::vertex(VertexParams::default(), &client(), |_| None).unwrap();
+        assert!(matches!(
+            target.api,
+            GoogleApi::Vertex { project: None, .. }
+        ));
     }
 }
