@@ -136,6 +136,23 @@ async fn stream_options_reach_only_api_versions_that_take_them() {
         dropped[0]["choices"][0]["delta"]["content"], "Bonjour",
         "{dropped:?}"
     );
+    // The client asked for usage and Azure could not be asked: the gateway's estimate comes
+    // last, in the stream's own shape, as LiteLLM sends it.
+    assert_eq!(usage_chunks(&dropped), 1, "{dropped:?}");
+    let owed = dropped.last().unwrap();
+    assert_eq!(owed["choices"], json!([]), "{owed}");
+    assert_eq!(owed["object"], "chat.completion.chunk", "{owed}");
+    assert_eq!(owed["id"], dropped[0]["id"], "{owed}");
+    let usage = &owed["usage"];
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 0, "{owed}");
+    assert!(usage["completion_tokens"].as_u64().unwrap() > 0, "{owed}");
+    assert_eq!(
+        usage["total_tokens"].as_u64(),
+        Some(
+            usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+        ),
+        "{owed}"
+    );
 
     let sent: Vec<(String, Value)> = upstream
         .requests()

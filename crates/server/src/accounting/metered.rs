@@ -6,6 +6,11 @@
 //! accounted and not relayed), otherwise an estimate from the text relayed so far and the
 //! prompt (marked `usage_estimated` in the row's metadata). Chunks are relayed as the
 //! same bytes; looking into one costs a borrowed parse of its text fields.
+//!
+//! A client that asked for `include_usage` is owed a usage chunk at the end, as LiteLLM
+//! sends one: when the upstream ended without usage (an Azure api-version that cannot be
+//! asked, an OpenAI-compatible server that ignores the option), the estimate is sent as the
+//! last chunk, in the shape of the stream's own chunks.
 
 use std::borrow::Cow;
 use std::pin::Pin;
@@ -30,11 +35,16 @@ pub fn metered(chunks: ChunkStream, meta: &CallMeta, account: CallAccount) -> Ch
     }
     MeteredStream {
         chunks,
+        // Without `usage_chunk_added` the client's own request asked for usage.
+        client_wants_usage: !meta.usage_chunk_added,
         meta: pricing_meta(meta),
         account: Some(account),
         usage: None,
+        usage_estimated: false,
         produced_chars: 0,
         first_chunk_at: None,
+        head: None,
+        ended: false,
     }
     .boxed()
 }
@@ -53,11 +63,49 @@ struct MeteredStream {
     chunks: ChunkStream,
     meta: CallMeta,
     account: Option<CallAccount>,
-    /// The provider's own usage, once seen.
+    /// The provider's own usage, once seen (or the estimate sent in its place).
     usage: Option<Usage>,
+    /// `usage` is the gateway's estimate, sent to the client for want of the provider's.
+    usage_estimated: bool,
     /// Characters of generated text relayed so far (for the estimate).
     produced_chars: u64,
     first_chunk_at: Option<DateTime<Utc>>,
+    client_wants_usage: bool,
+    /// The first chunk's identity, kept (only when the client wants usage) to stamp an
+    /// estimated usage chunk with.
+    head: Option<StreamHead>,
+    /// The upstream stream has ended (it must not be polled again).
+    ended: bool,
+}
+
+/// What every chunk of a stream repeats, read from its first chunk.
+#[derive(Deserialize)]
+struct StreamHead {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    object: String,
+    #[serde(default)]
+    created: u64,
+    #[serde(default)]
+    model: String,
+}
+
+impl StreamHead {
+    /// The last chunk OpenAI sends when asked for usage: no choices, the usage.
+    fn usage_chunk(&self, usage: &Usage) -> Option<ChunkJson> {
+        let chunk = serde_json::json!({
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": usage,
+        });
+        serde_json::to_vec(&chunk)
+            .ok()
+            .map(|bytes| ChunkJson::from_bytes(bytes.into()))
+    }
 }
 
 /// The fields of a chunk that carry generated text, borrowed from its bytes.
@@ -112,20 +160,40 @@ fn is_usage_only(chunk: &ChunkJson) -> bool {
 }
 
 impl MeteredStream {
+    /// The estimate of what was produced so far, from the prompt's estimate and the
+    /// characters relayed.
+    fn estimated_usage(&self, account: &CallAccount) -> Usage {
+        Usage::new(
+            account.facts_prompt_estimate(),
+            estimate_tokens_of_chars(self.produced_chars),
+        )
+    }
+
+    /// At the end of a stream that brought no usage: the estimate, recorded as the
+    /// provider's usage and returned as the chunk owed to a client that asked for usage.
+    fn owed_usage_chunk(&mut self) -> Option<ChunkJson> {
+        if !self.client_wants_usage || self.usage.is_some() {
+            return None;
+        }
+        let account = self
+            .account
+            .as_ref()
+            .filter(|account| account.is_recording())?;
+        let usage = self.estimated_usage(account);
+        let chunk = self.head.as_ref()?.usage_chunk(&usage)?;
+        self.usage = Some(usage);
+        self.usage_estimated = true;
+        Some(chunk)
+    }
+
     /// Settles the account with what was produced so far.
     fn settle(&mut self, failed: bool, cancelled: bool) {
         let Some(account) = self.account.take() else {
             return;
         };
         let (usage, estimated) = match self.usage.take() {
-            Some(usage) => (usage, false),
-            None => (
-                Usage::new(
-                    account.facts_prompt_estimate(),
-                    estimate_tokens_of_chars(self.produced_chars),
-                ),
-                true,
-            ),
+            Some(usage) => (usage, self.usage_estimated),
+            None => (self.estimated_usage(&account), true),
         };
         let spend = account.gateway().engine().cost_of_usage(&self.meta, &usage);
         let outcome = Outcome {
@@ -152,11 +220,17 @@ impl Stream for MeteredStream {
     type Item = Result<ChunkJson, ProviderError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
         loop {
             match self.chunks.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
                     if self.first_chunk_at.is_none() {
                         self.first_chunk_at = Some(Utc::now());
+                        if self.client_wants_usage {
+                            self.head = serde_json::from_slice(chunk.as_bytes()).ok();
+                        }
                     }
                     if let Some(usage) = chunk.usage() {
                         self.usage = Some(usage);
@@ -175,8 +249,10 @@ impl Stream for MeteredStream {
                     return Poll::Ready(Some(Err(error)));
                 }
                 Poll::Ready(None) => {
+                    self.ended = true;
+                    let owed = self.owed_usage_chunk();
                     self.settle(false, false);
-                    return Poll::Ready(None);
+                    return Poll::Ready(owed.map(Ok));
                 }
                 Poll::Pending => return Poll::Pending,
             }
