@@ -17,16 +17,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use switchyard_llm_types::{ChatCompletionRequest, ChatCompletionResponse};
 
 use crate::http::transport_error;
-use crate::sse::{SseDecoder, SseEvent};
-use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
+use crate::{
+    stream_driver, CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream,
+};
 
-use self::stream::StreamTranslator;
+use self::stream::{MessagesStream, StreamTranslator};
 
 const NAME: &str = "Anthropic";
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -273,92 +273,15 @@ impl Provider for Anthropic {
         let translator =
             StreamTranslator::new(NAME, &request.model, request.wants_stream_usage(), now());
         Ok(Upstream {
-            body: event_chunks(response, translator, options.stream_timeout),
+            body: stream_driver::drive(
+                NAME,
+                response,
+                MessagesStream::new(translator),
+                options.stream_timeout,
+            ),
             headers,
         })
     }
-}
-
-/// Decodes the SSE body and runs each event through the translator.
-fn event_chunks(
-    response: reqwest::Response,
-    translator: StreamTranslator,
-    idle_timeout: Duration,
-) -> ChunkStream {
-    struct State {
-        body: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
-        decoder: SseDecoder,
-        translator: StreamTranslator,
-        pending: std::collections::VecDeque<switchyard_llm_types::ChunkJson>,
-        /// Reported after the pending chunks (a stream cut short).
-        error: Option<ProviderError>,
-        done: bool,
-    }
-    let state = State {
-        body: response.bytes_stream().boxed(),
-        decoder: SseDecoder::new(),
-        translator,
-        pending: std::collections::VecDeque::new(),
-        error: None,
-        done: false,
-    };
-    let fail = |mut state: State, error: ProviderError| {
-        state.done = true;
-        state.pending.clear();
-        Some((Err(error), state))
-    };
-    futures::stream::unfold(state, move |mut state| async move {
-        loop {
-            if let Some(chunk) = state.pending.pop_front() {
-                return Some((Ok(chunk), state));
-            }
-            if let Some(error) = state.error.take() {
-                return fail(state, error);
-            }
-            if state.done || state.translator.is_finished() {
-                return None;
-            }
-            if let Some(event) = state.decoder.next_event() {
-                if let SseEvent::Data(payload) = event {
-                    match state.translator.on_event_into(&payload, &mut state.pending) {
-                        Ok(()) => {}
-                        Err(error) => return fail(state, error),
-                    }
-                }
-                continue;
-            }
-            match tokio::time::timeout(idle_timeout, state.body.next()).await {
-                Err(_) => {
-                    let error = ProviderError::Timeout {
-                        provider: NAME,
-                        after: idle_timeout,
-                    };
-                    return fail(state, error);
-                }
-                Ok(Some(Ok(bytes))) => state.decoder.push(&bytes),
-                Ok(Some(Err(error))) => {
-                    return fail(state, transport_error(NAME, error, idle_timeout))
-                }
-                Ok(None) => {
-                    state.done = true;
-                    if let Some(SseEvent::Data(payload)) = state.decoder.finish() {
-                        match state.translator.on_event_into(&payload, &mut state.pending) {
-                            Ok(()) => {}
-                            Err(error) => return fail(state, error),
-                        }
-                    }
-                    if !state.translator.is_finished() {
-                        // Relay what arrived, then report the truncation.
-                        state.error = Some(ProviderError::InvalidResponse {
-                            provider: NAME,
-                            message: "the upstream ended the stream before message_stop".to_owned(),
-                        });
-                    }
-                }
-            }
-        }
-    })
-    .boxed()
 }
 
 #[cfg(test)]

@@ -102,11 +102,39 @@ pub fn to_messages_request(
     }
     if let Some(thinking) = request.extra.get("thinking").filter(|v| !v.is_null()) {
         body.insert("thinking".into(), thinking.clone());
+    } else if let Some(budget) = reasoning_budget(request)? {
+        body.insert(
+            "thinking".into(),
+            json!({"type": "enabled", "budget_tokens": budget}),
+        );
     }
     if stream {
         body.insert("stream".into(), Value::Bool(true));
     }
     Ok(Value::Object(body))
+}
+
+/// `reasoning_effort` as an extended-thinking budget, with LiteLLM's budgets per level.
+/// `minimal` gets the smallest budget Anthropic accepts (1024, as `low`); `none` asks for no
+/// thinking. An explicit `thinking` object wins (the caller reads it first).
+fn reasoning_budget(request: &ChatCompletionRequest) -> Result<Option<u64>, ProviderError> {
+    let Some(effort) = request
+        .extra
+        .get("reasoning_effort")
+        .filter(|v| !v.is_null())
+    else {
+        return Ok(None);
+    };
+    match effort.as_str() {
+        Some("none" | "disable") => Ok(None),
+        Some("minimal" | "low") => Ok(Some(1024)),
+        Some("medium") => Ok(Some(2048)),
+        Some("high") => Ok(Some(4096)),
+        _ => Err(bad_request(
+            format!("unsupported reasoning_effort {effort}; expected none, minimal, low, medium or high"),
+            "reasoning_effort",
+        )),
+    }
 }
 
 fn tool_choice(request: &ChatCompletionRequest) -> Result<Option<Value>, ProviderError> {
@@ -138,9 +166,10 @@ fn tool_choice(request: &ChatCompletionRequest) -> Result<Option<Value>, Provide
 
 fn convert_tool(tool: &Tool) -> Result<Value, ProviderError> {
     if tool.kind != "function" {
-        // An Anthropic-native tool (e.g. `computer_20241022`): sent as written.
-        let mut native = tool.extra.clone();
+        // An Anthropic-native tool (e.g. `web_search_20250305`): sent as written.
+        let mut native = Map::new();
         native.insert("type".into(), Value::String(tool.kind.clone()));
+        native.extend(tool.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         return Ok(Value::Object(native));
     }
     let function = tool
@@ -232,12 +261,13 @@ fn is_plain_text(block: &Value) -> bool {
     block["type"] == "text" && block.as_object().is_some_and(|map| map.len() == 2)
 }
 
-/// `cache_control` on a whole message applies to its last block.
+/// `cache_control` on a whole message applies to its last block (when that is an object: a
+/// malformed part cannot carry it, and the API will say what is wrong with the part).
 fn apply_message_cache_control(message: &ChatMessage, blocks: &mut [Value]) {
-    if let (Some(cache_control), Some(last)) =
+    if let (Some(cache_control), Some(Value::Object(last))) =
         (message.extra.get("cache_control"), blocks.last_mut())
     {
-        last["cache_control"] = cache_control.clone();
+        last.insert("cache_control".into(), cache_control.clone());
     }
 }
 
@@ -367,6 +397,7 @@ fn tool_result(message: &ChatMessage) -> Result<Value, ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_llm_types::ErrorClass;
 
     fn convert(request: Value) -> Value {
         let request: ChatCompletionRequest = serde_json::from_value(request).unwrap();
@@ -612,6 +643,52 @@ mod tests {
             body["thinking"],
             json!({"type": "enabled", "budget_tokens": 1024})
         );
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_a_thinking_budget_unless_thinking_is_given() {
+        let with = |extra: Value| {
+            let mut request = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+            request
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let request: ChatCompletionRequest = serde_json::from_value(request).unwrap();
+            to_messages_request(&request, false)
+        };
+        for (effort, budget) in [
+            ("minimal", 1024),
+            ("low", 1024),
+            ("medium", 2048),
+            ("high", 4096),
+        ] {
+            assert_eq!(
+                with(json!({"reasoning_effort": effort})).unwrap()["thinking"],
+                json!({"type": "enabled", "budget_tokens": budget}),
+                "{effort}"
+            );
+        }
+        assert!(with(json!({"reasoning_effort": "none"}))
+            .unwrap()
+            .get("thinking")
+            .is_none());
+        let explicit = json!({"type": "enabled", "budget_tokens": 5000});
+        assert_eq!(
+            with(json!({"reasoning_effort": "low", "thinking": explicit})).unwrap()["thinking"],
+            explicit
+        );
+        let error = with(json!({"reasoning_effort": "extreme"})).unwrap_err();
+        assert_eq!(error.status(), 400);
+        assert!(error.to_string().contains("reasoning_effort"), "{error}");
+    }
+
+    #[test]
+    fn message_cache_control_skips_a_last_part_that_is_not_an_object() {
+        let body = convert(json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": ["odd part"], "cache_control": {"type": "ephemeral"}}]
+        }));
+        assert_eq!(body["messages"][0]["content"], json!(["odd part"]));
     }
 
     #[test]
