@@ -130,11 +130,6 @@ impl Anthropic {
         request: &ChatCompletionRequest,
         stream: bool,
     ) -> Result<Vec<u8>, ProviderError> {
-        let encode_error = |error: serde_json::Error| ProviderError::BadRequest {
-            provider: NAME,
-            message: format!("cannot encode the request: {error}"),
-            param: None,
-        };
         if !self.drop_params {
             let unsupported = request::unsupported_params(request);
             if !unsupported.is_empty() {
@@ -145,26 +140,31 @@ impl Anthropic {
                 });
             }
         }
-        let body = if self.request_defaults.is_empty() {
-            request::to_messages_request(request, stream)?
-        } else {
-            let mut value = serde_json::to_value(request).map_err(encode_error)?;
-            if let Value::Object(map) = &mut value {
-                for (key, default) in &self.request_defaults {
-                    if map.get(key).is_none_or(Value::is_null) {
-                        map.insert(key.clone(), default.clone());
-                    }
+        if self.request_defaults.is_empty() {
+            return encode(&request::to_messages_request(request, stream)?);
+        }
+        let merged = self.with_defaults(request)?;
+        encode(&request::to_messages_request(&merged, stream)?)
+    }
+
+    /// `request` with the deployment's defaults for the parameters it does not set.
+    fn with_defaults(
+        &self,
+        request: &ChatCompletionRequest,
+    ) -> Result<ChatCompletionRequest, ProviderError> {
+        let mut value = serde_json::to_value(request).map_err(encode_error)?;
+        if let Value::Object(map) = &mut value {
+            for (key, default) in &self.request_defaults {
+                if map.get(key).is_none_or(Value::is_null) {
+                    map.insert(key.clone(), default.clone());
                 }
             }
-            let merged: ChatCompletionRequest =
-                serde_json::from_value(value).map_err(|error| ProviderError::BadRequest {
-                    provider: NAME,
-                    message: format!("invalid request defaults: {error}"),
-                    param: None,
-                })?;
-            request::to_messages_request(&merged, stream)?
-        };
-        serde_json::to_vec(&body).map_err(encode_error)
+        }
+        serde_json::from_value(value).map_err(|error| ProviderError::BadRequest {
+            provider: NAME,
+            message: format!("invalid request defaults: {error}"),
+            param: None,
+        })
     }
 
     async fn send(
@@ -205,6 +205,18 @@ impl Anthropic {
         };
         Err(error::http_error(NAME, status.as_u16(), &headers, &body))
     }
+}
+
+fn encode_error(error: serde_json::Error) -> ProviderError {
+    ProviderError::BadRequest {
+        provider: NAME,
+        message: format!("cannot encode the request: {error}"),
+        param: None,
+    }
+}
+
+fn encode(body: &request::MessagesBody<'_>) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body).map_err(encode_error)
 }
 
 fn now() -> u64 {
