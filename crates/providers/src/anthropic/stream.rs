@@ -37,33 +37,47 @@ struct Event<'a> {
     delta: Option<BlockDelta<'a>>,
 }
 
+/// A string of the payload, borrowed unless it holds escapes. (serde borrows a `Cow` only
+/// when it is a field's whole type: an `Option<Cow<str>>` would be an allocation per
+/// string, two per text event.)
+#[derive(Debug, Deserialize)]
+struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct BlockStart<'a> {
     #[serde(rename = "type", default, borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Str<'a>>,
     #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
+    id: Option<Str<'a>>,
     #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
+    name: Option<Str<'a>>,
     #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Str<'a>>,
     /// `redacted_thinking`: the encrypted thinking.
     #[serde(default, borrow)]
-    data: Option<Cow<'a, str>>,
+    data: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
 struct BlockDelta<'a> {
     #[serde(rename = "type", default, borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Str<'a>>,
     #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Str<'a>>,
     #[serde(default, borrow)]
-    partial_json: Option<Cow<'a, str>>,
+    partial_json: Option<Str<'a>>,
     #[serde(default, borrow)]
-    thinking: Option<Cow<'a, str>>,
+    thinking: Option<Str<'a>>,
     #[serde(default, borrow)]
-    signature: Option<Cow<'a, str>>,
+    signature: Option<Str<'a>>,
 }
 
 /// A chunk delta for extended thinking: `reasoning_content` (absent for a redacted block) and
@@ -564,6 +578,21 @@ mod tests {
             ]
         );
         assert!(!translator.is_finished());
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let mut translator = StreamTranslator::new("Anthropic", "m", false, 0);
+        let chunks = translator
+            .on_event(
+                br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_\u0064elta","text":"a \"b\"\n\u00e9"}}"#,
+            )
+            .unwrap();
+        let chunk: Value = serde_json::from_slice(chunks[0].as_bytes()).unwrap();
+        assert_eq!(
+            chunk["choices"][0]["delta"],
+            json!({"content": "a \"b\"\né"})
+        );
     }
 
     #[test]
