@@ -3,7 +3,8 @@
 //! What serving an Anthropic-format client costs on top of the chat call: parsing and
 //! translating a Messages request (system, a tool, a multi-turn conversation with a tool
 //! result), turning the chat answer into an Anthropic message and encoding it, and encoding a
-//! 20-chunk text stream as Anthropic events.
+//! 22-chunk text stream as Anthropic events; each next to the same work for an OpenAI-format
+//! client, so the figures read as ratios.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,10 +13,10 @@
 
 use std::hint::black_box;
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
-use switchyard_llm_types::{ChatCompletionChunk, ChatCompletionResponse};
+use switchyard_llm_types::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse};
 use switchyard_providers::anthropic::inbound::{
     to_anthropic_message, to_chat_request, MessagesRequest, StreamEncoder,
 };
@@ -70,33 +71,87 @@ fn chunks() -> Vec<ChatCompletionChunk> {
     chunks
 }
 
+/// Operations are `#[inline(never)]` functions so that callgrind reads their cost per call.
+/// Each is paired with what the same work costs for an OpenAI-format client (`openai`): the
+/// same conversation parsed as a chat request, the same answer encoded as a
+/// `chat.completion`, the same chunks written as OpenAI SSE frames.
+#[inline(never)]
+fn request_openai(bytes: &[u8]) -> ChatCompletionRequest {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+#[inline(never)]
+fn request_anthropic(bytes: &[u8]) -> ChatCompletionRequest {
+    let request: MessagesRequest = serde_json::from_slice(bytes).unwrap();
+    to_chat_request(request).unwrap()
+}
+
+#[inline(never)]
+fn response_openai(answer: ChatCompletionResponse) -> Vec<u8> {
+    serde_json::to_vec(&answer).unwrap()
+}
+
+#[inline(never)]
+fn response_anthropic(answer: ChatCompletionResponse) -> Vec<u8> {
+    let message = to_anthropic_message(answer, "claude-sonnet-4-5");
+    serde_json::to_vec(&message).unwrap()
+}
+
+#[inline(never)]
+fn stream_openai(chunks: &[ChatCompletionChunk]) -> BytesMut {
+    let mut out = BytesMut::with_capacity(8192);
+    for chunk in chunks {
+        out.put_slice(b"data: ");
+        serde_json::to_writer((&mut out).writer(), chunk).unwrap();
+        out.put_slice(b"\n\n");
+    }
+    out.put_slice(b"data: [DONE]\n\n");
+    out
+}
+
+#[inline(never)]
+fn stream_anthropic(chunks: &[ChatCompletionChunk]) -> BytesMut {
+    let mut encoder = StreamEncoder::new("claude-sonnet-4-5");
+    let mut out = BytesMut::with_capacity(8192);
+    for chunk in chunks {
+        encoder.on_chunk(chunk, &mut out);
+    }
+    encoder.finish(&mut out);
+    out
+}
+
 fn inbound(c: &mut Criterion) {
     let bytes = request_bytes();
-    c.bench_function("messages request: parse + translate", |b| {
-        b.iter(|| {
-            let request: MessagesRequest = serde_json::from_slice(black_box(&bytes)).unwrap();
-            black_box(to_chat_request(request).unwrap())
-        })
+    // The same conversation as an OpenAI chat request.
+    let openai_bytes = serde_json::to_vec(&request_anthropic(&bytes)).unwrap();
+    let mut group = c.benchmark_group("messages request: parse + translate");
+    group.bench_function("openai", |b| {
+        b.iter(|| black_box(request_openai(black_box(&openai_bytes))))
     });
+    group.bench_function("anthropic", |b| {
+        b.iter(|| black_box(request_anthropic(black_box(&bytes))))
+    });
+    group.finish();
+
     let answer = response();
-    c.bench_function("message response: translate + encode", |b| {
-        b.iter(|| {
-            let message = to_anthropic_message(black_box(answer.clone()), "claude-sonnet-4-5");
-            black_box(serde_json::to_vec(&message).unwrap())
-        })
+    let mut group = c.benchmark_group("message response: translate + encode");
+    group.bench_function("openai", |b| {
+        b.iter(|| black_box(response_openai(black_box(answer.clone()))))
     });
+    group.bench_function("anthropic", |b| {
+        b.iter(|| black_box(response_anthropic(black_box(answer.clone()))))
+    });
+    group.finish();
+
     let stream = chunks();
-    c.bench_function("stream: 22 chunks to events", |b| {
-        b.iter(|| {
-            let mut encoder = StreamEncoder::new("claude-sonnet-4-5");
-            let mut out = BytesMut::with_capacity(8192);
-            for chunk in black_box(&stream) {
-                encoder.on_chunk(chunk, &mut out);
-            }
-            encoder.finish(&mut out);
-            black_box(out)
-        })
+    let mut group = c.benchmark_group("stream: 22 chunks to events");
+    group.bench_function("openai", |b| {
+        b.iter(|| black_box(stream_openai(black_box(&stream))))
     });
+    group.bench_function("anthropic", |b| {
+        b.iter(|| black_box(stream_anthropic(black_box(&stream))))
+    });
+    group.finish();
 }
 
 criterion_group!(benches, inbound);

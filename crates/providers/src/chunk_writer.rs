@@ -1,5 +1,5 @@
 //! Writes OpenAI `chat.completion.chunk` JSON straight into a reused output buffer, for the
-//! adapters that translate streams (Gemini, Bedrock).
+//! adapters that translate streams (Gemini, Bedrock, Anthropic).
 //!
 //! A translated stream event used to become a [`ChatCompletionChunk`] (owned strings, maps)
 //! and then bytes. Here the chunk is a borrowed view of the event it came from, serialized
@@ -96,20 +96,28 @@ pub struct FunctionDeltaOut<'a> {
     pub arguments: Option<&'a str>,
 }
 
+/// The empty `delta` of a chunk that only carries a finish reason.
+#[derive(Debug, Default, Serialize)]
+pub struct EmptyDelta {}
+
 #[derive(Serialize)]
-struct ChunkOut<'a> {
+struct ChunkOut<'a, D: ?Sized> {
     id: &'a str,
     object: &'static str,
     created: u64,
     model: &'a str,
-    choices: [ChoiceOut<'a>; 1],
+    choices: [ChoiceOut<'a, D>; 1],
 }
 
 #[derive(Serialize)]
-struct ChoiceOut<'a> {
+struct ChoiceOut<'a, D: ?Sized> {
     index: u32,
-    delta: &'a DeltaOut<'a>,
+    delta: &'a D,
     finish_reason: Option<&'a str>,
+    /// The stop sequence that ended the turn (a choice extra field; see
+    /// [`ChunkWriter::write_finish`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_reason: Option<&'a str>,
 }
 
 /// The reused output buffer of one stream.
@@ -143,6 +151,50 @@ impl ChunkWriter {
         delta: &DeltaOut<'_>,
         finish_reason: Option<&str>,
     ) -> Result<ChunkJson, ProviderError> {
+        self.write_delta(head, index, delta, finish_reason)
+    }
+
+    /// [`ChunkWriter::write`] with a delta of the adapter's own shape, for fields
+    /// [`DeltaOut`] does not have (e.g. Anthropic's `thinking_blocks`). Its fields must come in
+    /// the order `switchyard_llm_types::Delta` writes them: `role`, `content`, `tool_calls`,
+    /// then the extra fields.
+    pub fn write_delta<D: Serialize + ?Sized>(
+        &mut self,
+        head: ChunkHead<'_>,
+        index: u32,
+        delta: &D,
+        finish_reason: Option<&str>,
+    ) -> Result<ChunkJson, ProviderError> {
+        self.write_choice(head, index, delta, finish_reason, None)
+    }
+
+    /// The chunk that ends a choice: an empty delta, the finish reason and, when a stop
+    /// sequence ended the turn, that sequence as the choice's `stop_reason` (vLLM's convention
+    /// for OpenAI-shaped answers).
+    pub fn write_finish(
+        &mut self,
+        head: ChunkHead<'_>,
+        index: u32,
+        finish_reason: &str,
+        stop_reason: Option<&str>,
+    ) -> Result<ChunkJson, ProviderError> {
+        self.write_choice(
+            head,
+            index,
+            &EmptyDelta {},
+            Some(finish_reason),
+            stop_reason,
+        )
+    }
+
+    fn write_choice<D: Serialize + ?Sized>(
+        &mut self,
+        head: ChunkHead<'_>,
+        index: u32,
+        delta: &D,
+        finish_reason: Option<&str>,
+        stop_reason: Option<&str>,
+    ) -> Result<ChunkJson, ProviderError> {
         let chunk = ChunkOut {
             id: head.id,
             object: "chat.completion.chunk",
@@ -152,6 +204,7 @@ impl ChunkWriter {
                 index,
                 delta,
                 finish_reason,
+                stop_reason,
             }],
         };
         if self.buffer.capacity() - self.buffer.len() < 512 {
@@ -279,6 +332,47 @@ mod tests {
             None,
         );
         check(0, DeltaOut::default(), Delta::default(), Some("stop"));
+    }
+
+    #[test]
+    fn finish_chunks_and_own_deltas_are_byte_for_byte_the_typed_chunks() {
+        let mut writer = ChunkWriter::new("Test");
+        let written = writer.write_finish(HEAD, 0, "stop", Some("END")).unwrap();
+        let mut typed: ChatCompletionChunk =
+            serde_json::from_slice(&reference(0, Delta::default(), Some("stop"))).unwrap();
+        typed.choices[0]
+            .extra
+            .insert("stop_reason".into(), "END".into());
+        assert_eq!(
+            String::from_utf8_lossy(written.as_bytes()),
+            serde_json::to_string(&typed).unwrap()
+        );
+        let written = writer.write_finish(HEAD, 0, "length", None).unwrap();
+        assert_eq!(
+            written.as_bytes(),
+            &reference(0, Delta::default(), Some("length"))[..]
+        );
+
+        #[derive(Serialize)]
+        struct Own<'a> {
+            reasoning_content: &'a str,
+            signature: &'a str,
+        }
+        let written = writer
+            .write_delta(
+                HEAD,
+                0,
+                &Own {
+                    reasoning_content: "r",
+                    signature: "s",
+                },
+                None,
+            )
+            .unwrap();
+        let mut own = Delta::default();
+        own.extra.insert("reasoning_content".into(), "r".into());
+        own.extra.insert("signature".into(), "s".into());
+        assert_eq!(written.as_bytes(), &reference(0, own, None)[..]);
     }
 
     #[test]

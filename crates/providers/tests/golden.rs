@@ -17,7 +17,9 @@
 //! Responses and chunks are stamped with `created: 1700000000` and, where the provider gives
 //! no id, `chatcmpl-fixture`; the model is the request's `"model"` (`gemini-2.0-flash`,
 //! `anthropic.claude-3-5-sonnet-20240620-v1:0`, `llama3.1` or `command-a-03-2025`). Ollama request fixtures say
-//! `"endpoint": "generate"` for `/api/generate`; the others are for `/api/chat`.
+//! `"endpoint": "generate"` for `/api/generate`; the others are for `/api/chat`. Anthropic
+//! answers carry their own id and model (`claude-sonnet-4-20250514`), and a request fixture
+//! with `"stream": true` is translated as the streaming call sends it.
 //!
 //! Azure (`tests/fixtures/azure/`) forwards OpenAI bodies over HTTP, so its fixtures are
 //! played against a local server: `request_*.json` pin the whole request the adapter sends
@@ -43,7 +45,7 @@ use switchyard_llm_types::{ChatCompletionRequest, EmbeddingRequest, ErrorClass, 
 use switchyard_providers::bedrock::stream::frames;
 use switchyard_providers::stream_driver::{collect_pieces, ChunkSource};
 use switchyard_providers::{
-    bedrock, cohere, gemini, ollama, AzureParams, CallOptions, Dialect, HttpClient,
+    anthropic, bedrock, cohere, gemini, ollama, AzureParams, CallOptions, Dialect, HttpClient,
     OpenAiCompatible, OpenAiCompatibleTarget, Provider, ProviderError,
 };
 
@@ -93,6 +95,21 @@ fn check_bytes(path: &Path, fixture: &mut Value, key: &str, actual: &[u8]) {
         );
     }
     check(path, fixture, key, value);
+}
+
+fn read_fixture(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// An `error_*` fixture: the provider's answer (status, headers, body) through `http_error`.
+fn check_error(
+    path: &Path,
+    fixture: &mut Value,
+    http_error: impl Fn(u16, &HeaderMap, &[u8]) -> ProviderError,
+) {
+    let status = u16::try_from(fixture["status"].as_u64().unwrap()).unwrap();
+    let error = http_error(status, &headers_of(fixture), &provider_error_body(fixture));
+    check(path, fixture, "openai", error_summary(&error));
 }
 
 fn kind_of(path: &Path) -> String {
@@ -176,8 +193,7 @@ fn replay<S: ChunkSource>(
 #[test]
 fn gemini_fixtures() {
     for path in fixtures("gemini") {
-        let mut fixture: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut fixture = read_fixture(&path);
         match kind_of(&path).as_str() {
             "request" => {
                 let request: ChatCompletionRequest =
@@ -216,15 +232,9 @@ fn gemini_fixtures() {
                 );
                 check(&path, &mut fixture, "openai", chunks);
             }
-            "error" => {
-                let error = gemini::error::http_error(
-                    "Gemini",
-                    u16::try_from(fixture["status"].as_u64().unwrap()).unwrap(),
-                    &headers_of(&fixture),
-                    &provider_error_body(&fixture),
-                );
-                check(&path, &mut fixture, "openai", error_summary(&error));
-            }
+            "error" => check_error(&path, &mut fixture, |status, headers, body| {
+                gemini::error::http_error("Gemini", status, headers, body)
+            }),
             other => panic!("{}: unknown fixture kind {other}", path.display()),
         }
     }
@@ -251,8 +261,7 @@ fn bedrock_stream_bytes(events: &Value) -> Vec<u8> {
 fn bedrock_fixtures() {
     const MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
     for path in fixtures("bedrock") {
-        let mut fixture: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut fixture = read_fixture(&path);
         match kind_of(&path).as_str() {
             "request" => {
                 let request: ChatCompletionRequest =
@@ -293,15 +302,9 @@ fn bedrock_fixtures() {
                 );
                 check(&path, &mut fixture, "openai", chunks);
             }
-            "error" => {
-                let error = bedrock::error::http_error(
-                    "Bedrock",
-                    u16::try_from(fixture["status"].as_u64().unwrap()).unwrap(),
-                    &headers_of(&fixture),
-                    &provider_error_body(&fixture),
-                );
-                check(&path, &mut fixture, "openai", error_summary(&error));
-            }
+            "error" => check_error(&path, &mut fixture, |status, headers, body| {
+                bedrock::error::http_error("Bedrock", status, headers, body)
+            }),
             other => panic!("{}: unknown fixture kind {other}", path.display()),
         }
     }
@@ -311,8 +314,7 @@ fn bedrock_fixtures() {
 fn ollama_fixtures() {
     const MODEL: &str = "llama3.1";
     for path in fixtures("ollama") {
-        let mut fixture: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut fixture = read_fixture(&path);
         match kind_of(&path).as_str() {
             "request" => {
                 let request: ChatCompletionRequest =
@@ -359,15 +361,9 @@ fn ollama_fixtures() {
                 );
                 check(&path, &mut fixture, "openai", chunks);
             }
-            "error" => {
-                let error = ollama::error::http_error(
-                    "Ollama_chat",
-                    u16::try_from(fixture["status"].as_u64().unwrap()).unwrap(),
-                    &headers_of(&fixture),
-                    &provider_error_body(&fixture),
-                );
-                check(&path, &mut fixture, "openai", error_summary(&error));
-            }
+            "error" => check_error(&path, &mut fixture, |status, headers, body| {
+                ollama::error::http_error("Ollama_chat", status, headers, body)
+            }),
             other => panic!("{}: unknown fixture kind {other}", path.display()),
         }
     }
@@ -377,8 +373,7 @@ fn ollama_fixtures() {
 fn cohere_fixtures() {
     const MODEL: &str = "command-a-03-2025";
     for path in fixtures("cohere") {
-        let mut fixture: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut fixture = read_fixture(&path);
         match kind_of(&path).as_str() {
             "request" => {
                 let request: ChatCompletionRequest =
@@ -420,15 +415,9 @@ fn cohere_fixtures() {
                 );
                 check(&path, &mut fixture, "openai", chunks);
             }
-            "error" => {
-                let error = switchyard_providers::http::upstream_error(
-                    "Cohere",
-                    u16::try_from(fixture["status"].as_u64().unwrap()).unwrap(),
-                    &headers_of(&fixture),
-                    &provider_error_body(&fixture),
-                );
-                check(&path, &mut fixture, "openai", error_summary(&error));
-            }
+            "error" => check_error(&path, &mut fixture, |status, headers, body| {
+                switchyard_providers::http::upstream_error("Cohere", status, headers, body)
+            }),
             "embed" => {
                 let request: EmbeddingRequest =
                     serde_json::from_value(fixture["openai_request"].clone()).unwrap();
@@ -631,6 +620,54 @@ async fn azure_fixtures() {
                 };
                 check(&path, &mut fixture, "openai", answer);
             }
+            other => panic!("{}: unknown fixture kind {other}", path.display()),
+        }
+    }
+}
+
+#[test]
+fn anthropic_fixtures() {
+    const MODEL: &str = "claude-sonnet-4-20250514";
+    for path in fixtures("anthropic") {
+        let mut fixture = read_fixture(&path);
+        match kind_of(&path).as_str() {
+            "request" => {
+                let request: ChatCompletionRequest =
+                    serde_json::from_value(fixture["openai"].clone()).unwrap();
+                let body =
+                    anthropic::request::to_messages_request(&request, request.is_stream()).unwrap();
+                let bytes = serde_json::to_vec(&body).unwrap();
+                check_bytes(&path, &mut fixture, "provider", &bytes);
+            }
+            "response" => {
+                let response =
+                    anthropic::response::to_chat_response(&fixture["provider"], CREATED).unwrap();
+                let bytes = serde_json::to_vec(&response).unwrap();
+                check_bytes(&path, &mut fixture, "openai", &bytes);
+            }
+            "stream" => {
+                let include_usage = fixture["include_usage"].as_bool().unwrap_or(false);
+                let text = fixture["provider"].as_str().unwrap().to_owned();
+                let chunks = replay(
+                    &path,
+                    &fixture,
+                    || {
+                        anthropic::stream::MessagesStream::new(
+                            anthropic::stream::StreamTranslator::new(
+                                "Anthropic",
+                                MODEL,
+                                include_usage,
+                                CREATED,
+                            ),
+                        )
+                    },
+                    text.as_bytes(),
+                );
+                check(&path, &mut fixture, "openai", chunks);
+            }
+            "error" => check_error(&path, &mut fixture, |status, headers, body| {
+                anthropic::error::http_error("Anthropic", status, headers, body)
+            }),
             other => panic!("{}: unknown fixture kind {other}", path.display()),
         }
     }

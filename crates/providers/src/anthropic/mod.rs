@@ -17,16 +17,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use switchyard_llm_types::{ChatCompletionRequest, ChatCompletionResponse};
 
 use crate::http::transport_error;
-use crate::sse::{SseDecoder, SseEvent};
-use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
+use crate::{
+    stream_driver, CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream,
+};
 
-use self::stream::StreamTranslator;
+use self::stream::{MessagesStream, StreamTranslator};
 
 const NAME: &str = "Anthropic";
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -130,11 +130,6 @@ impl Anthropic {
         request: &ChatCompletionRequest,
         stream: bool,
     ) -> Result<Vec<u8>, ProviderError> {
-        let encode_error = |error: serde_json::Error| ProviderError::BadRequest {
-            provider: NAME,
-            message: format!("cannot encode the request: {error}"),
-            param: None,
-        };
         if !self.drop_params {
             let unsupported = request::unsupported_params(request);
             if !unsupported.is_empty() {
@@ -145,26 +140,31 @@ impl Anthropic {
                 });
             }
         }
-        let body = if self.request_defaults.is_empty() {
-            request::to_messages_request(request, stream)?
-        } else {
-            let mut value = serde_json::to_value(request).map_err(encode_error)?;
-            if let Value::Object(map) = &mut value {
-                for (key, default) in &self.request_defaults {
-                    if map.get(key).is_none_or(Value::is_null) {
-                        map.insert(key.clone(), default.clone());
-                    }
+        if self.request_defaults.is_empty() {
+            return encode(&request::to_messages_request(request, stream)?);
+        }
+        let merged = self.with_defaults(request)?;
+        encode(&request::to_messages_request(&merged, stream)?)
+    }
+
+    /// `request` with the deployment's defaults for the parameters it does not set.
+    fn with_defaults(
+        &self,
+        request: &ChatCompletionRequest,
+    ) -> Result<ChatCompletionRequest, ProviderError> {
+        let mut value = serde_json::to_value(request).map_err(encode_error)?;
+        if let Value::Object(map) = &mut value {
+            for (key, default) in &self.request_defaults {
+                if map.get(key).is_none_or(Value::is_null) {
+                    map.insert(key.clone(), default.clone());
                 }
             }
-            let merged: ChatCompletionRequest =
-                serde_json::from_value(value).map_err(|error| ProviderError::BadRequest {
-                    provider: NAME,
-                    message: format!("invalid request defaults: {error}"),
-                    param: None,
-                })?;
-            request::to_messages_request(&merged, stream)?
-        };
-        serde_json::to_vec(&body).map_err(encode_error)
+        }
+        serde_json::from_value(value).map_err(|error| ProviderError::BadRequest {
+            provider: NAME,
+            message: format!("invalid request defaults: {error}"),
+            param: None,
+        })
     }
 
     async fn send(
@@ -205,6 +205,18 @@ impl Anthropic {
         };
         Err(error::http_error(NAME, status.as_u16(), &headers, &body))
     }
+}
+
+fn encode_error(error: serde_json::Error) -> ProviderError {
+    ProviderError::BadRequest {
+        provider: NAME,
+        message: format!("cannot encode the request: {error}"),
+        param: None,
+    }
+}
+
+fn encode(body: &request::MessagesBody<'_>) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body).map_err(encode_error)
 }
 
 fn now() -> u64 {
@@ -273,92 +285,15 @@ impl Provider for Anthropic {
         let translator =
             StreamTranslator::new(NAME, &request.model, request.wants_stream_usage(), now());
         Ok(Upstream {
-            body: event_chunks(response, translator, options.stream_timeout),
+            body: stream_driver::drive(
+                NAME,
+                response,
+                MessagesStream::new(translator),
+                options.stream_timeout,
+            ),
             headers,
         })
     }
-}
-
-/// Decodes the SSE body and runs each event through the translator.
-fn event_chunks(
-    response: reqwest::Response,
-    translator: StreamTranslator,
-    idle_timeout: Duration,
-) -> ChunkStream {
-    struct State {
-        body: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
-        decoder: SseDecoder,
-        translator: StreamTranslator,
-        pending: std::collections::VecDeque<switchyard_llm_types::ChunkJson>,
-        /// Reported after the pending chunks (a stream cut short).
-        error: Option<ProviderError>,
-        done: bool,
-    }
-    let state = State {
-        body: response.bytes_stream().boxed(),
-        decoder: SseDecoder::new(),
-        translator,
-        pending: std::collections::VecDeque::new(),
-        error: None,
-        done: false,
-    };
-    let fail = |mut state: State, error: ProviderError| {
-        state.done = true;
-        state.pending.clear();
-        Some((Err(error), state))
-    };
-    futures::stream::unfold(state, move |mut state| async move {
-        loop {
-            if let Some(chunk) = state.pending.pop_front() {
-                return Some((Ok(chunk), state));
-            }
-            if let Some(error) = state.error.take() {
-                return fail(state, error);
-            }
-            if state.done || state.translator.is_finished() {
-                return None;
-            }
-            if let Some(event) = state.decoder.next_event() {
-                if let SseEvent::Data(payload) = event {
-                    match state.translator.on_event_into(&payload, &mut state.pending) {
-                        Ok(()) => {}
-                        Err(error) => return fail(state, error),
-                    }
-                }
-                continue;
-            }
-            match tokio::time::timeout(idle_timeout, state.body.next()).await {
-                Err(_) => {
-                    let error = ProviderError::Timeout {
-                        provider: NAME,
-                        after: idle_timeout,
-                    };
-                    return fail(state, error);
-                }
-                Ok(Some(Ok(bytes))) => state.decoder.push(&bytes),
-                Ok(Some(Err(error))) => {
-                    return fail(state, transport_error(NAME, error, idle_timeout))
-                }
-                Ok(None) => {
-                    state.done = true;
-                    if let Some(SseEvent::Data(payload)) = state.decoder.finish() {
-                        match state.translator.on_event_into(&payload, &mut state.pending) {
-                            Ok(()) => {}
-                            Err(error) => return fail(state, error),
-                        }
-                    }
-                    if !state.translator.is_finished() {
-                        // Relay what arrived, then report the truncation.
-                        state.error = Some(ProviderError::InvalidResponse {
-                            provider: NAME,
-                            message: "the upstream ended the stream before message_stop".to_owned(),
-                        });
-                    }
-                }
-            }
-        }
-    })
-    .boxed()
 }
 
 #[cfg(test)]

@@ -1,16 +1,24 @@
 //! Anthropic stream events → OpenAI `chat.completion.chunk`s: a small state machine fed one
 //! decoded SSE `data:` payload at a time.
+//!
+//! Besides text and tool calls, extended thinking is relayed as LiteLLM relays it: each
+//! `thinking_delta` as `reasoning_content` plus a one-entry `thinking_blocks` (signature
+//! `null`), each `signature_delta` as a `thinking_blocks` entry carrying the signature, and a
+//! `redacted_thinking` block whole. A client that concatenates them can send the thinking back
+//! on its next turn, which Anthropic requires after a tool call.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use switchyard_llm_types::{ChatCompletionChunk, ChunkChoice, ChunkJson, Delta, Usage};
+use switchyard_llm_types::{ChunkJson, Usage};
 
 use super::error::event_error;
-use super::response::{finish_reason, matched_stop, usage};
+use super::response::{finish_reason, usage};
 use crate::chunk_writer::{ChunkHead, ChunkWriter, DeltaOut, FunctionDeltaOut, ToolCallDeltaOut};
+use crate::sse::{SseDecoder, SseEvent};
+use crate::stream_driver::ChunkSource;
 use crate::ProviderError;
 
 /// One stream event, parsed straight from its payload: strings are borrowed unless they hold
@@ -29,28 +37,77 @@ struct Event<'a> {
     delta: Option<BlockDelta<'a>>,
 }
 
+/// A string of the payload, borrowed unless it holds escapes. (serde borrows a `Cow` only
+/// when it is a field's whole type: an `Option<Cow<str>>` would be an allocation per
+/// string, two per text event.)
+#[derive(Debug, Deserialize)]
+struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct BlockStart<'a> {
     #[serde(rename = "type", default, borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Str<'a>>,
     #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
+    id: Option<Str<'a>>,
     #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
+    name: Option<Str<'a>>,
     #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Str<'a>>,
+    /// `redacted_thinking`: the encrypted thinking.
+    #[serde(default, borrow)]
+    data: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
 struct BlockDelta<'a> {
     #[serde(rename = "type", default, borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Str<'a>>,
     #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Str<'a>>,
     #[serde(default, borrow)]
-    partial_json: Option<Cow<'a, str>>,
+    partial_json: Option<Str<'a>>,
     #[serde(default, borrow)]
-    thinking: Option<Cow<'a, str>>,
+    thinking: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    signature: Option<Str<'a>>,
+}
+
+/// A chunk delta for extended thinking: `reasoning_content` (absent for a redacted block) and
+/// the one thinking block this event adds to.
+#[derive(Debug, Serialize)]
+struct ThinkingDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    thinking_blocks: [ThinkingBlock<'a>; 1],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ThinkingBlock<'a> {
+    Thinking {
+        thinking: &'a str,
+        signature: Option<&'a str>,
+    },
+    RedactedThinking {
+        data: &'a str,
+    },
+}
+
+/// A `tool_use` content block being streamed.
+#[derive(Debug, Clone, Copy)]
+struct ToolBlock {
+    /// Its index among the OpenAI tool calls.
+    index: u32,
+    /// Whether any argument text was relayed (a call without arguments gets `{}` at its end).
+    has_arguments: bool,
 }
 
 /// Translation state for one stream.
@@ -61,12 +118,11 @@ pub struct StreamTranslator {
     id: String,
     model: String,
     created: u64,
-    /// Anthropic content-block index → OpenAI tool-call index.
-    tool_indexes: HashMap<u64, u32>,
+    /// Anthropic content-block index → the tool call it streams.
+    tool_blocks: HashMap<u64, ToolBlock>,
     tool_count: u32,
     /// `usage` from message_start, updated by message_delta.
     usage: Map<String, Value>,
-    started: bool,
     finished: bool,
     writer: ChunkWriter,
 }
@@ -79,10 +135,9 @@ impl StreamTranslator {
             id: String::new(),
             model: model.to_owned(),
             created,
-            tool_indexes: HashMap::new(),
+            tool_blocks: HashMap::new(),
             tool_count: 0,
             usage: Map::new(),
-            started: false,
             finished: false,
             writer: ChunkWriter::new(provider),
         }
@@ -111,75 +166,26 @@ impl StreamTranslator {
     ) -> Result<(), ProviderError> {
         let event: Event<'_> =
             serde_json::from_slice(payload).map_err(|error| self.undecodable(error))?;
+        let index = event.index.unwrap_or(0);
         match event.kind.as_ref() {
             "content_block_start" => {
-                let index = event.index.unwrap_or(0);
-                let Some(block) = &event.content_block else {
-                    return Ok(());
-                };
-                match block.kind.as_deref() {
-                    Some("tool_use") => {
-                        let tool_index = self.tool_count;
-                        self.tool_count += 1;
-                        self.tool_indexes.insert(index, tool_index);
-                        let delta = DeltaOut::tool_call(ToolCallDeltaOut {
-                            index: tool_index,
-                            id: block.id.as_deref(),
-                            kind: Some("function"),
-                            function: Some(FunctionDeltaOut {
-                                name: block.name.as_deref(),
-                                arguments: Some(""),
-                            }),
-                        });
-                        out.push_back(self.write(&delta)?);
-                    }
-                    Some("text") => {
-                        if let Some(text) = block.text.as_deref().filter(|t| !t.is_empty()) {
-                            out.push_back(self.write(&DeltaOut::content(text))?);
-                        }
-                    }
-                    _ => {}
+                if let Some(block) = &event.content_block {
+                    self.on_block_start(index, block, out)?;
                 }
             }
             "content_block_delta" => {
-                let index = event.index.unwrap_or(0);
-                let Some(delta) = &event.delta else {
-                    return Ok(());
-                };
-                match delta.kind.as_deref() {
-                    Some("text_delta") => {
-                        let text = delta.text.as_deref().unwrap_or_default();
-                        out.push_back(self.write(&DeltaOut::content(text))?);
-                    }
-                    Some("input_json_delta") => {
-                        let piece = delta.partial_json.as_deref().unwrap_or_default();
-                        if let (Some(&tool_index), false) =
-                            (self.tool_indexes.get(&index), piece.is_empty())
-                        {
-                            let delta = DeltaOut::tool_call(ToolCallDeltaOut {
-                                index: tool_index,
-                                function: Some(FunctionDeltaOut {
-                                    name: None,
-                                    arguments: Some(piece),
-                                }),
-                                ..ToolCallDeltaOut::default()
-                            });
-                            out.push_back(self.write(&delta)?);
-                        }
-                    }
-                    Some("thinking_delta") => match &delta.thinking {
-                        Some(thinking) => {
-                            out.push_back(self.write(&DeltaOut::reasoning(thinking))?)
-                        }
-                        None => {
-                            let mut delta_out = Delta::default();
-                            delta_out
-                                .extra
-                                .insert("reasoning_content".into(), Value::Null);
-                            out.push_back(self.chunk(delta_out, None)?);
-                        }
-                    },
-                    _ => {} // signature_delta, citations_delta: nothing in OpenAI's shape.
+                if let Some(delta) = &event.delta {
+                    self.on_block_delta(index, delta, out)?;
+                }
+            }
+            "content_block_stop" => {
+                let empty_call = self
+                    .tool_blocks
+                    .get(&index)
+                    .filter(|block| !block.has_arguments);
+                if let Some(&ToolBlock { index, .. }) = empty_call {
+                    // As OpenAI sends it: a call without parameters has arguments `{}`.
+                    out.push_back(self.write(&arguments_delta(index, "{}"))?);
                 }
             }
             "message_start" | "message_delta" | "message_stop" | "error" => {
@@ -189,6 +195,99 @@ impl StreamTranslator {
             }
             // ping and event types added later carry nothing to relay.
             _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_block_start(
+        &mut self,
+        index: u64,
+        block: &BlockStart<'_>,
+        out: &mut VecDeque<ChunkJson>,
+    ) -> Result<(), ProviderError> {
+        match block.kind.as_deref() {
+            Some("tool_use") => {
+                let tool_index = self.tool_count;
+                self.tool_count += 1;
+                self.tool_blocks.insert(
+                    index,
+                    ToolBlock {
+                        index: tool_index,
+                        has_arguments: false,
+                    },
+                );
+                let delta = DeltaOut::tool_call(ToolCallDeltaOut {
+                    index: tool_index,
+                    id: block.id.as_deref(),
+                    kind: Some("function"),
+                    function: Some(FunctionDeltaOut {
+                        name: block.name.as_deref(),
+                        arguments: Some(""),
+                    }),
+                });
+                out.push_back(self.write(&delta)?);
+            }
+            Some("text") => {
+                if let Some(text) = block.text.as_deref().filter(|t| !t.is_empty()) {
+                    out.push_back(self.write(&DeltaOut::content(text))?);
+                }
+            }
+            Some("redacted_thinking") => {
+                let delta = ThinkingDelta {
+                    reasoning_content: None,
+                    thinking_blocks: [ThinkingBlock::RedactedThinking {
+                        data: block.data.as_deref().unwrap_or_default(),
+                    }],
+                };
+                out.push_back(self.write(&delta)?);
+            }
+            // A thinking block starts empty; its text and signature arrive as deltas.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_block_delta(
+        &mut self,
+        index: u64,
+        delta: &BlockDelta<'_>,
+        out: &mut VecDeque<ChunkJson>,
+    ) -> Result<(), ProviderError> {
+        match delta.kind.as_deref() {
+            Some("text_delta") => {
+                let text = delta.text.as_deref().unwrap_or_default();
+                out.push_back(self.write(&DeltaOut::content(text))?);
+            }
+            Some("input_json_delta") => {
+                let piece = delta.partial_json.as_deref().unwrap_or_default();
+                if let (Some(block), false) = (self.tool_blocks.get_mut(&index), piece.is_empty()) {
+                    block.has_arguments = true;
+                    let tool_index = block.index;
+                    out.push_back(self.write(&arguments_delta(tool_index, piece))?);
+                }
+            }
+            Some("thinking_delta") => {
+                let thinking = delta.thinking.as_deref().unwrap_or_default();
+                let delta = ThinkingDelta {
+                    reasoning_content: Some(thinking),
+                    thinking_blocks: [ThinkingBlock::Thinking {
+                        thinking,
+                        signature: None,
+                    }],
+                };
+                out.push_back(self.write(&delta)?);
+            }
+            Some("signature_delta") => {
+                let delta = ThinkingDelta {
+                    reasoning_content: Some(""),
+                    thinking_blocks: [ThinkingBlock::Thinking {
+                        thinking: "",
+                        signature: delta.signature.as_deref(),
+                    }],
+                };
+                out.push_back(self.write(&delta)?);
+            }
+            _ => {} // citations_delta and newer kinds: nothing in OpenAI's shape.
         }
         Ok(())
     }
@@ -222,7 +321,6 @@ impl StreamTranslator {
                 if let Some(Value::Object(usage)) = message.get("usage") {
                     self.usage = usage.clone();
                 }
-                self.started = true;
                 out.push_back(self.write(&DeltaOut::start())?);
             }
             "message_delta" => {
@@ -233,22 +331,33 @@ impl StreamTranslator {
                         }
                     }
                 }
-                if let Some(reason) = event["delta"]["stop_reason"].as_str() {
-                    let mut chunk = self.empty_chunk();
-                    chunk.choices.push(ChunkChoice {
-                        finish_reason: Some(finish_reason(reason).to_owned()),
-                        extra: matched_stop(&event["delta"]),
-                        ..ChunkChoice::default()
-                    });
-                    out.push_back(self.encode(&chunk)?);
+                let delta = &event["delta"];
+                if let Some(reason) = delta["stop_reason"].as_str() {
+                    let matched_stop = (reason == "stop_sequence")
+                        .then(|| delta["stop_sequence"].as_str())
+                        .flatten();
+                    let head = ChunkHead {
+                        id: &self.id,
+                        created: self.created,
+                        model: &self.model,
+                    };
+                    out.push_back(self.writer.write_finish(
+                        head,
+                        0,
+                        finish_reason(reason),
+                        matched_stop,
+                    )?);
                 }
             }
             "message_stop" => {
                 self.finished = true;
                 if self.include_usage {
-                    let mut chunk = self.empty_chunk();
-                    chunk.usage = Some(self.usage());
-                    out.push_back(self.encode(&chunk)?);
+                    let head = ChunkHead {
+                        id: &self.id,
+                        created: self.created,
+                        model: &self.model,
+                    };
+                    out.push_back(self.writer.usage_chunk(head, self.usage())?);
                 }
             }
             "error" => {
@@ -260,50 +369,94 @@ impl StreamTranslator {
         Ok(())
     }
 
-    fn write(&mut self, delta: &DeltaOut<'_>) -> Result<ChunkJson, ProviderError> {
+    fn write<D: Serialize + ?Sized>(&mut self, delta: &D) -> Result<ChunkJson, ProviderError> {
+        // Field by field: the head borrows `id` and `model` while `writer` is borrowed mutably.
         let head = ChunkHead {
             id: &self.id,
             created: self.created,
             model: &self.model,
         };
-        self.writer.write(head, 0, delta, None)
+        self.writer.write_delta(head, 0, delta, None)
     }
 
     /// Usage so far (complete after message_delta).
     pub fn usage(&self) -> Usage {
         usage(&Value::Object(self.usage.clone()))
     }
+}
 
-    fn empty_chunk(&self) -> ChatCompletionChunk {
-        ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: Vec::new(),
-            usage: None,
-            system_fingerprint: None,
-            extra: Map::new(),
+/// A piece of a tool call's arguments.
+fn arguments_delta(index: u32, arguments: &str) -> DeltaOut<'_> {
+    DeltaOut::tool_call(ToolCallDeltaOut {
+        index,
+        function: Some(FunctionDeltaOut {
+            name: None,
+            arguments: Some(arguments),
+        }),
+        ..ToolCallDeltaOut::default()
+    })
+}
+
+/// SSE decoding plus translation, for [`crate::stream_driver::drive`]. The `event:` lines are
+/// not read: every payload names its own `type`.
+#[derive(Debug)]
+pub struct MessagesStream {
+    decoder: SseDecoder,
+    translator: StreamTranslator,
+}
+
+impl MessagesStream {
+    pub fn new(translator: StreamTranslator) -> Self {
+        Self {
+            decoder: SseDecoder::new(),
+            translator,
         }
     }
 
-    fn chunk(&self, delta: Delta, finish: Option<&str>) -> Result<ChunkJson, ProviderError> {
-        let mut chunk = self.empty_chunk();
-        chunk.choices.push(ChunkChoice {
-            index: 0,
-            delta,
-            finish_reason: finish.map(str::to_owned),
-            logprobs: None,
-            extra: Map::new(),
-        });
-        self.encode(&chunk)
+    fn truncated(&self) -> ProviderError {
+        ProviderError::InvalidResponse {
+            provider: self.translator.provider,
+            message: "the upstream ended the stream before message_stop".to_owned(),
+        }
+    }
+}
+
+impl ChunkSource for MessagesStream {
+    fn push(&mut self, bytes: &[u8]) {
+        self.decoder.push(bytes);
     }
 
-    fn encode(&self, chunk: &ChatCompletionChunk) -> Result<ChunkJson, ProviderError> {
-        ChunkJson::from_chunk(chunk).map_err(|error| ProviderError::InvalidResponse {
-            provider: self.provider,
-            message: format!("cannot encode a chunk: {error}"),
-        })
+    fn next_chunks(&mut self) -> Result<Option<Vec<ChunkJson>>, ProviderError> {
+        let mut out = VecDeque::new();
+        Ok(self.next_chunks_into(&mut out)?.then(|| out.into()))
+    }
+
+    fn next_chunks_into(&mut self, out: &mut VecDeque<ChunkJson>) -> Result<bool, ProviderError> {
+        loop {
+            match self.decoder.next_event() {
+                None => return Ok(false),
+                Some(SseEvent::Done) => continue,
+                Some(SseEvent::Data(payload)) => {
+                    self.translator.on_event_into(&payload, out)?;
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<Vec<ChunkJson>, ProviderError> {
+        let mut chunks = VecDeque::new();
+        if let Some(SseEvent::Data(payload)) = self.decoder.finish() {
+            self.translator.on_event_into(&payload, &mut chunks)?;
+        }
+        if !self.translator.is_finished() {
+            return Err(self.truncated());
+        }
+        Ok(chunks.into())
+    }
+
+    fn is_finished(&self) -> bool {
+        self.translator.is_finished()
     }
 }
 
@@ -389,7 +542,7 @@ mod tests {
     }
 
     #[test]
-    fn second_tool_block_gets_the_next_index_and_thinking_is_reasoning_content() {
+    fn second_tool_block_gets_the_next_index_and_thinking_keeps_its_signature() {
         let mut translator = StreamTranslator::new("Anthropic", "m", false, 0);
         let events = [
             r#"{"type":"message_start","message":{"id":"msg","model":"m","usage":{"input_tokens":1,"output_tokens":1}}}"#,
@@ -399,29 +552,47 @@ mod tests {
             r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"a","name":"f","input":{}}}"#,
             r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"b","name":"g","input":{}}}"#,
             r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{}"}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"content_block_stop","index":2}"#,
         ];
-        let chunks: Vec<Value> = events
+        let deltas: Vec<Value> = events
             .iter()
             .flat_map(|event| translator.on_event(event.as_bytes()).unwrap())
-            .map(|chunk| serde_json::from_slice(chunk.as_bytes()).unwrap())
+            .map(|chunk| serde_json::from_slice::<Value>(chunk.as_bytes()).unwrap())
+            .map(|chunk| chunk["choices"][0]["delta"].clone())
             .collect();
         assert_eq!(
-            chunks[1]["choices"][0]["delta"],
-            json!({"reasoning_content": "Hmm"})
-        );
-        assert_eq!(
-            chunks[2]["choices"][0]["delta"]["tool_calls"][0]["index"],
-            0
-        );
-        assert_eq!(
-            chunks[3]["choices"][0]["delta"]["tool_calls"][0]["index"],
-            1
-        );
-        assert_eq!(
-            chunks[4]["choices"][0]["delta"]["tool_calls"][0],
-            json!({"index": 1, "function": {"arguments": "{}"}})
+            deltas[1..],
+            [
+                json!({"reasoning_content": "Hmm",
+                       "thinking_blocks": [{"type": "thinking", "thinking": "Hmm", "signature": null}]}),
+                json!({"reasoning_content": "",
+                       "thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "x"}]}),
+                json!({"tool_calls": [{"index": 0, "id": "a", "type": "function",
+                                       "function": {"name": "f", "arguments": ""}}]}),
+                json!({"tool_calls": [{"index": 1, "id": "b", "type": "function",
+                                       "function": {"name": "g", "arguments": ""}}]}),
+                json!({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}),
+                // The first call got no arguments: `{}` when its block ends; the second did.
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}),
+            ]
         );
         assert!(!translator.is_finished());
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let mut translator = StreamTranslator::new("Anthropic", "m", false, 0);
+        let chunks = translator
+            .on_event(
+                br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_\u0064elta","text":"a \"b\"\n\u00e9"}}"#,
+            )
+            .unwrap();
+        let chunk: Value = serde_json::from_slice(chunks[0].as_bytes()).unwrap();
+        assert_eq!(
+            chunk["choices"][0]["delta"],
+            json!({"content": "a \"b\"\né"})
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! OpenAI chunk stream → Anthropic's SSE event sequence.
 //!
 //! Anthropic clients expect, in order: `message_start`; per content block a
-//! `content_block_start`, its deltas (`text_delta`, `input_json_delta`, `thinking_delta`) and
-//! `content_block_stop`; a `ping` after the first block starts; then `message_delta` with the
+//! `content_block_start`, its deltas (`text_delta`, `input_json_delta`, `thinking_delta`,
+//! `signature_delta`) and `content_block_stop`; a `ping` after the first block starts; then `message_delta` with the
 //! stop reason and usage, and `message_stop`. OpenAI streams interleave nothing (one block is
 //! open at a time), so the encoder only tracks the open block: a text delta after a tool call,
 //! or a tool call with a new index, closes it and opens the next.
@@ -24,6 +24,8 @@ use super::types::MessageUsage;
 enum OpenBlock {
     Text,
     Thinking,
+    /// A `redacted_thinking` block (whole in its start event).
+    RedactedThinking,
     /// A tool call, by its OpenAI `tool_calls[].index`.
     Tool(u32),
 }
@@ -102,6 +104,11 @@ impl StreamEncoder {
             );
             self.block_delta(json!({"type": "thinking_delta", "thinking": thinking}), out);
         }
+        if let Some(Value::Array(blocks)) = delta.extra.get("thinking_blocks") {
+            for block in blocks {
+                self.on_thinking_block(block, out);
+            }
+        }
         if let Some(text) = delta.content.as_deref().filter(|text| !text.is_empty()) {
             self.open_block(OpenBlock::Text, out, || json!({"type": "text", "text": ""}));
             self.block_delta(json!({"type": "text_delta", "text": text}), out);
@@ -134,6 +141,35 @@ impl StreamEncoder {
         if let Some(reason) = &choice.finish_reason {
             self.finish_reason = Some(reason.clone());
             self.stop_sequence = matched_stop_sequence(&choice.extra).map(str::to_owned);
+        }
+    }
+
+    /// A `thinking_blocks` entry of a delta (see `super::super::stream`): a signature ends
+    /// the thinking block as `signature_delta` (the client must send it back with the
+    /// thinking), a redacted block is written whole. The thinking text itself came as
+    /// `reasoning_content`.
+    fn on_thinking_block(&mut self, block: &Value, out: &mut BytesMut) {
+        match block.get("type").and_then(Value::as_str) {
+            Some("thinking") => {
+                let signature = block.get("signature").and_then(Value::as_str);
+                if let Some(signature) = signature.filter(|signature| !signature.is_empty()) {
+                    self.open_block(
+                        OpenBlock::Thinking,
+                        out,
+                        || json!({"type": "thinking", "thinking": "", "signature": ""}),
+                    );
+                    self.block_delta(
+                        json!({"type": "signature_delta", "signature": signature}),
+                        out,
+                    );
+                }
+            }
+            Some("redacted_thinking") => {
+                self.close_block(out);
+                self.open_block(OpenBlock::RedactedThinking, out, || block.clone());
+                self.close_block(out);
+            }
+            _ => {}
         }
     }
 

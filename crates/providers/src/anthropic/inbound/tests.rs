@@ -503,7 +503,7 @@ fn request_round_trip_is_exact() {
     });
     let request: MessagesRequest = serde_json::from_value(original.clone()).unwrap();
     let chat: ChatCompletionRequest = to_chat_request(request).unwrap();
-    let back = to_messages_request(&chat, chat.is_stream()).unwrap();
+    let back = serde_json::to_value(to_messages_request(&chat, chat.is_stream()).unwrap()).unwrap();
     assert_eq!(back, original);
 }
 
@@ -544,20 +544,27 @@ fn response_round_trip_is_exact() {
 }
 
 /// A recorded Anthropic stream through the outbound translator and back gives the same
-/// events, except that `message_start` carries zero usage and `message_delta` all of it.
+/// events (thinking signatures and redacted thinking included), except that `message_start`
+/// carries zero usage and `message_delta` all of it.
 #[test]
 fn stream_round_trip_is_exact() {
     let original = [
         r#"{"type":"message_start","message":{"id":"msg_014p7gG3wDgGV9EUtLvnow3U","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":472,"output_tokens":2,"cache_creation_input_tokens":0,"cache_read_input_tokens":100}}}"#,
-        r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}"#,
         r#"{"type":"ping"}"#,
-        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Okay"}}"#,
-        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":", checking."}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Weather needed."}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBCgIYAhIM"}}"#,
         r#"{"type":"content_block_stop","index":0}"#,
-        r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6","name":"get_weather","input":{}}}"#,
-        r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"location\":"}}"#,
-        r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":" \"San Francisco, CA\"}"}}"#,
+        r#"{"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"EmwKAhgBEgy3"}}"#,
         r#"{"type":"content_block_stop","index":1}"#,
+        r#"{"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}}"#,
+        r#"{"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"Okay"}}"#,
+        r#"{"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":", checking."}}"#,
+        r#"{"type":"content_block_stop","index":2}"#,
+        r#"{"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6","name":"get_weather","input":{}}}"#,
+        r#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"{\"location\":"}}"#,
+        r#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":" \"San Francisco, CA\"}"}}"#,
+        r#"{"type":"content_block_stop","index":3}"#,
         r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}"#,
         r#"{"type":"message_stop"}"#,
     ];
@@ -576,7 +583,7 @@ fn stream_round_trip_is_exact() {
         .map(|event| serde_json::from_str(event).unwrap())
         .collect();
     expected[0]["message"]["usage"] = serde_json::to_value(MessageUsage::default()).unwrap();
-    expected[10]["usage"] = json!({"input_tokens": 472, "output_tokens": 89,
+    expected[16]["usage"] = json!({"input_tokens": 472, "output_tokens": 89,
                                    "cache_creation_input_tokens": 0, "cache_read_input_tokens": 100});
     let actual: Vec<Value> = events.into_iter().map(|(_, data)| data).collect();
     assert_eq!(actual, expected);
