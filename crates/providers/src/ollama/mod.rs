@@ -17,6 +17,7 @@ pub mod images;
 pub mod request;
 pub mod response;
 pub mod stream;
+pub mod think;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -3,7 +3,9 @@
 //!
 //! Every line is a JSON object with the next piece of `message.content` (chat) or `response`
 //! (generate), possibly `thinking`, and on chat complete `tool_calls` (Ollama sends each call
-//! whole, never argument fragments). The last line has `done: true` with `done_reason` and the
+//! whole, never argument fragments). `thinking` goes out as `delta.reasoning_content`, and so
+//! does a `<think>…</think>` block at the start of the text, whose tags may be cut across
+//! lines ([`super::think`]). The last line has `done: true` with `done_reason` and the
 //! token counts; a stream that ends without it was cut. A line `{"error": ".."}` is a failure
 //! after the 200.
 
@@ -13,6 +15,7 @@ use switchyard_llm_types::{ChatCompletionChunk, ChunkChoice, ChunkJson, Delta, R
 
 use super::error::{error_message, line_error};
 use super::response::{finish_reason, said, tool_call, usage};
+use super::think::{Split, ThinkSplitter};
 use crate::ndjson::NdjsonDecoder;
 use crate::stream_driver::ChunkSource;
 use crate::ProviderError;
@@ -28,6 +31,8 @@ pub struct StreamTranslator {
     started: bool,
     finished: bool,
     tool_count: u32,
+    /// Takes a `<think>…</think>` block at the start of the text out of the content.
+    think: ThinkSplitter,
 }
 
 impl StreamTranslator {
@@ -48,6 +53,7 @@ impl StreamTranslator {
             started: false,
             finished: false,
             tool_count: 0,
+            think: ThinkSplitter::new(),
         }
     }
 
@@ -97,13 +103,8 @@ impl StreamTranslator {
             );
             out.push(self.chunk(delta, None)?);
         }
-        if !said.text.is_empty() {
-            let delta = Delta {
-                content: Some(said.text.to_owned()),
-                ..Delta::default()
-            };
-            out.push(self.chunk(delta, None)?);
-        }
+        let split = self.think.push(said.text);
+        self.push_split(&split, &mut out)?;
         for call in said.tool_calls {
             let position = self.tool_count;
             self.tool_count += 1;
@@ -128,6 +129,8 @@ impl StreamTranslator {
                 // The `done` line is the end marker (the driver stops reading after it), so
                 // the usage chunk goes out with it rather than at the end of the body.
                 self.finished = true;
+                let held = self.think.finish();
+                self.push_split(&held, &mut out)?;
                 let reason = event.get("done_reason").and_then(Value::as_str);
                 let finish = finish_reason(reason, self.tool_count > 0);
                 out.push(self.chunk(Delta::default(), Some(finish))?);
@@ -141,6 +144,26 @@ impl StreamTranslator {
             _ => return Err(self.invalid("a stream line has no boolean `done`".to_owned())),
         }
         Ok(out)
+    }
+
+    /// The chunks of text split by the `<think>` splitter: reasoning, then content.
+    fn push_split(&self, split: &Split<'_>, out: &mut Vec<ChunkJson>) -> Result<(), ProviderError> {
+        if !split.reasoning.is_empty() {
+            let mut delta = Delta::default();
+            delta.extra.insert(
+                "reasoning_content".into(),
+                Value::String(split.reasoning.clone().into_owned()),
+            );
+            out.push(self.chunk(delta, None)?);
+        }
+        if !split.content.is_empty() {
+            let delta = Delta {
+                content: Some(split.content.clone().into_owned()),
+                ..Delta::default()
+            };
+            out.push(self.chunk(delta, None)?);
+        }
+        Ok(())
     }
 
     /// At the end of the body: an error when the `done` line never came.
