@@ -441,6 +441,11 @@ async fn http_image_urls_are_downloaded_and_sent_inline() {
             "ftp://example.com/cat.png".to_owned(),
             "only http and https",
         ),
+        // Port 1 on the loopback: nothing listens, the connection is refused at once.
+        (
+            "http://127.0.0.1:1/cat.png".to_owned(),
+            "the download failed",
+        ),
     ] {
         let (status, _, reply) =
             send_json(gateway.post("/v1/chat/completions", &with_image("local-chat", &url))).await;

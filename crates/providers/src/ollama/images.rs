@@ -21,6 +21,7 @@ use base64::Engine as _;
 use switchyard_llm_types::{ChatMessage, ContentPart, MessageContent, Role};
 
 use super::request::Endpoint;
+use crate::http::error_chain;
 use crate::ProviderError;
 
 /// The largest image downloaded (decoded bytes).
@@ -199,11 +200,12 @@ fn too_large(limit: usize) -> String {
 
 /// Downloads `url` and checks that it is a usable image: the raw bytes.
 async fn download(client: &reqwest::Client, url: reqwest::Url) -> Result<Vec<u8>, String> {
-    let mut response = client
-        .get(url.clone())
-        .send()
-        .await
-        .map_err(|error| format!("the download failed ({error})"))?;
+    let mut response = client.get(url.clone()).send().await.map_err(|error| {
+        format!(
+            "the download failed ({})",
+            error_chain(&error.without_url())
+        )
+    })?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("the server answered HTTP {}", status.as_u16()));
@@ -214,11 +216,12 @@ async fn download(client: &reqwest::Client, url: reqwest::Url) -> Result<Vec<u8>
         .and_then(|value| value.to_str().ok());
     looks_like_image(content_type, response.url())?;
     let mut body = LimitedBody::new(response.content_length(), MAX_IMAGE_BYTES)?;
-    while let Some(piece) = response
-        .chunk()
-        .await
-        .map_err(|error| format!("the download broke off ({error})"))?
-    {
+    while let Some(piece) = response.chunk().await.map_err(|error| {
+        format!(
+            "the download broke off ({})",
+            error_chain(&error.without_url())
+        )
+    })? {
         body.push(&piece)?;
     }
     let bytes = body.into_bytes();
