@@ -384,15 +384,6 @@ async fn ollama_errors_map_to_openai_errors_and_fall_back() {
     );
     assert_eq!(mock.seen.lock().unwrap().len(), before);
 
-    // An http image URL cannot be sent to Ollama: a clear 400, not an upstream error.
-    let (status, _, reply) = send_json(gateway.post(
-        "/v1/chat/completions",
-        &json!({"model": "local-chat", "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]}]}),
-    ))
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
-
     // A model that is not pulled (404) falls back to the backup group.
     let (status, headers, reply) =
         send_json(gateway.post("/v1/chat/completions", &chat("local-missing", "Hi"))).await;
@@ -402,4 +393,75 @@ async fn ollama_errors_map_to_openai_errors_and_fall_back() {
         "Hello from qwen3"
     );
     assert_eq!(header(&headers, "x-litellm-attempted-fallbacks"), "1");
+}
+
+/// Bytes standing in for an image (the mock does not decode it; Ollama would), and their
+/// standard base64.
+const PICTURE: &str = "GIF89a\u{1}\u{0}\u{1}\u{0} pretend pixels";
+const PICTURE_BASE64: &str = "R0lGODlhAQABACBwcmV0ZW5kIHBpeGVscw==";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_image_urls_are_downloaded_and_sent_inline() {
+    let mock = start_mock().await;
+    let gateway = gateway(&mock);
+    let images = serve_raw(|request: &RawRequest| match request.target.as_str() {
+        "/cat.gif" => (200, "image/gif", PICTURE.to_owned()),
+        "/page" => (200, "text/html; charset=utf-8", "<html></html>".to_owned()),
+        _ => (404, "text/plain", "not found".to_owned()),
+    })
+    .await;
+    let with_image = |model: &str, url: &str| {
+        json!({"model": model, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": url}}]}]})
+    };
+
+    let cat = format!("{images}/cat.gif");
+    let (status, _, reply) =
+        send_json(gateway.post("/v1/chat/completions", &with_image("local-chat", &cat))).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let (path, sent) = mock.last_body();
+    assert_eq!(path, "/api/chat");
+    assert_eq!(sent["messages"][0]["images"], json!([PICTURE_BASE64]));
+    assert_eq!(sent["messages"][0]["content"], "What is this?");
+
+    let (status, _, reply) =
+        send_json(gateway.post("/v1/chat/completions", &with_image("local-generate", &cat))).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let (path, sent) = mock.last_body();
+    assert_eq!(path, "/api/generate");
+    assert_eq!(sent["images"], json!([PICTURE_BASE64]));
+
+    // Unusable images are the client's to fix: a 400 naming the URL, and Ollama is not called.
+    let before = mock.seen.lock().unwrap().len();
+    for (url, why) in [
+        (format!("{images}/gone.png"), "HTTP 404"),
+        (format!("{images}/page"), "text/html"),
+        (
+            "ftp://example.com/cat.png".to_owned(),
+            "only http and https",
+        ),
+        // Port 1 on the loopback: nothing listens, the connection is refused at once.
+        (
+            "http://127.0.0.1:1/cat.png".to_owned(),
+            "the download failed",
+        ),
+    ] {
+        let (status, _, reply) =
+            send_json(gateway.post("/v1/chat/completions", &with_image("local-chat", &url))).await;
+        assert_error(
+            status,
+            &reply,
+            &ExpectedError {
+                status: 400,
+                kind: "invalid_request_error",
+                param: Some("messages"),
+                message_prefix:
+                    "litellm.BadRequestError: Ollama_chatException - cannot use the image at",
+            },
+        );
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&url) && message.contains(why), "{message}");
+    }
+    assert_eq!(mock.seen.lock().unwrap().len(), before);
 }

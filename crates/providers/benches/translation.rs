@@ -174,6 +174,34 @@ fn stream_event_anthropic(
     translator.on_event_into(payload, out).unwrap();
 }
 
+#[inline(never)]
+fn request_ollama_chat(request: &ChatCompletionRequest) -> Vec<u8> {
+    serde_json::to_vec(&ollama::request::to_chat_request("Ollama_chat", request).unwrap()).unwrap()
+}
+
+#[inline(never)]
+fn request_ollama_generate(request: &ChatCompletionRequest) -> Vec<u8> {
+    serde_json::to_vec(&ollama::request::to_generate_request("Ollama", request).unwrap()).unwrap()
+}
+
+#[inline(never)]
+fn response_ollama(bytes: &[u8]) -> Vec<u8> {
+    let value: Value = serde_json::from_slice(bytes).unwrap();
+    let response = ollama::response::to_chat_response(&value, "id", "m", 0).unwrap();
+    serde_json::to_vec(&response).unwrap()
+}
+
+#[inline(never)]
+fn stream_event_ollama(
+    stream: &mut ollama::stream::OllamaStream,
+    line: &[u8],
+    out: &mut VecDeque<ChunkJson>,
+) {
+    out.clear();
+    stream.push(line);
+    assert!(stream.next_chunks_into(out).unwrap());
+}
+
 /// Each group starts with `passthrough`, what an OpenAI-compatible deployment costs for the
 /// same operation, so that the translated figures read as ratios.
 fn requests(c: &mut Criterion) {
@@ -190,17 +218,10 @@ fn requests(c: &mut Criterion) {
         b.iter(|| request_anthropic(black_box(&request)))
     });
     group.bench_function("ollama_chat", |b| {
-        b.iter(|| {
-            let body =
-                ollama::request::to_chat_request("Ollama_chat", black_box(&request)).unwrap();
-            serde_json::to_vec(&body).unwrap()
-        })
+        b.iter(|| request_ollama_chat(black_box(&request)))
     });
     group.bench_function("ollama_generate", |b| {
-        b.iter(|| {
-            let body = ollama::request::to_generate_request("Ollama", black_box(&request)).unwrap();
-            serde_json::to_vec(&body).unwrap()
-        })
+        b.iter(|| request_ollama_generate(black_box(&request)))
     });
     group.finish();
 }
@@ -221,11 +242,7 @@ fn responses(c: &mut Criterion) {
     });
     let ollama_bytes = serde_json::to_vec(&ollama_response()).unwrap();
     group.bench_function("ollama", |b| {
-        b.iter(|| {
-            let value: Value = serde_json::from_slice(black_box(&ollama_bytes)).unwrap();
-            let response = ollama::response::to_chat_response(&value, "id", "m", 0).unwrap();
-            serde_json::to_vec(&response).unwrap()
-        })
+        b.iter(|| response_ollama(black_box(&ollama_bytes)))
     });
     group.finish();
 }
@@ -279,11 +296,9 @@ fn ollama_stream_lines(c: &mut Criterion) {
         true,
         0,
     ));
+    let mut out = VecDeque::new();
     c.bench_function("stream_event/ollama_line", |b| {
-        b.iter(|| {
-            stream.push(black_box(line));
-            stream.next_chunks().unwrap().unwrap()
-        })
+        b.iter(|| stream_event_ollama(&mut stream, black_box(line), &mut out))
     });
 }
 

@@ -61,7 +61,8 @@ pub fn transport_error(
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error's message followed by its causes' (`a: b: c`).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

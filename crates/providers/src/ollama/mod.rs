@@ -4,7 +4,8 @@
 //!
 //! Requests are translated from the OpenAI shape ([`request`]), answers back ([`response`]),
 //! NDJSON lines into chunks ([`stream`]), `{"error": ".."}` bodies into LiteLLM's classes
-//! ([`error`]) and embeddings both ways ([`embeddings`]).
+//! ([`error`]) and embeddings both ways ([`embeddings`]); `http(s)://` image URLs are
+//! downloaded and sent inline ([`images`]).
 //!
 //! Wire format: the Ollama REST API (`docs/api.md` of Ollama 0.12, 2025); no version prefix in
 //! the paths. Ollama needs no key; one given (`api_key` or `OLLAMA_API_KEY`) is sent as a bearer
@@ -12,9 +13,11 @@
 
 pub mod embeddings;
 pub mod error;
+pub mod images;
 pub mod request;
 pub mod response;
 pub mod stream;
+pub mod think;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -149,10 +152,11 @@ impl Ollama {
     }
 
     /// The request with deployment defaults filled in, checked for unsupported parameters,
-    /// and its `/api/chat` or `/api/generate` body.
-    fn chat_body(
+    /// its remote images downloaded, and its `/api/chat` or `/api/generate` body.
+    async fn chat_body(
         &self,
         request: &ChatCompletionRequest,
+        options: &CallOptions,
     ) -> Result<(Vec<u8>, reqwest::Url), ProviderError> {
         let request: Cow<'_, ChatCompletionRequest> =
             crate::provider::with_defaults(self.name, request, &self.request_defaults)?;
@@ -166,10 +170,16 @@ impl Ollama {
                 });
             }
         }
+        let remote = images::remote_urls(&request.messages, self.endpoint);
+        let fetched =
+            images::fetch_all(self.name, self.client.inner(), &remote, options.timeout).await?;
         let (body, path) = match self.endpoint {
-            Endpoint::Chat => (request::to_chat_request(self.name, &request)?, "/api/chat"),
+            Endpoint::Chat => (
+                request::to_chat_request_with_images(self.name, &request, &fetched)?,
+                "/api/chat",
+            ),
             Endpoint::Generate => (
-                request::to_generate_request(self.name, &request)?,
+                request::to_generate_request_with_images(self.name, &request, &fetched)?,
                 "/api/generate",
             ),
         };
@@ -295,7 +305,7 @@ impl Provider for Ollama {
             // The whole answer is wanted here; `stream: true` would make Ollama send NDJSON.
             request.to_mut().stream = Some(false);
         }
-        let (body, url) = self.chat_body(&request)?;
+        let (body, url) = self.chat_body(&request, options).await?;
         let (value, headers) = self.call_json(url, body, options).await?;
         let body = response::to_chat_response(&value, &fresh_id(), &request.model, now())
             .map_err(|message| self.invalid(message))?;
@@ -311,7 +321,7 @@ impl Provider for Ollama {
         if !request.is_stream() {
             request.to_mut().stream = Some(true);
         }
-        let (body, url) = self.chat_body(&request)?;
+        let (body, url) = self.chat_body(&request, options).await?;
         let mut response = self
             .send(url, body, options, options.stream_timeout)
             .await?;

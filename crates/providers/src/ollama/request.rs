@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 use switchyard_llm_types::chat::Stop;
 use switchyard_llm_types::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role};
 
+use super::images::{self, FetchedImages};
 use crate::ProviderError;
 
 /// Which Ollama endpoint a request is for.
@@ -94,16 +95,27 @@ pub fn unsupported_params(request: &ChatCompletionRequest, endpoint: Endpoint) -
     unsupported
 }
 
-/// The `/api/chat` body for `request`. `provider` names errors.
+/// The `/api/chat` body for `request`. `provider` names errors. Remote (`http(s)://`) image
+/// URLs are refused: the adapter downloads them first and calls
+/// [`to_chat_request_with_images`].
 pub fn to_chat_request(
     provider: &'static str,
     request: &ChatCompletionRequest,
+) -> Result<Value, ProviderError> {
+    to_chat_request_with_images(provider, request, &FetchedImages::none())
+}
+
+/// [`to_chat_request`] with the images downloaded for the request's remote image URLs.
+pub fn to_chat_request_with_images(
+    provider: &'static str,
+    request: &ChatCompletionRequest,
+    fetched: &FetchedImages,
 ) -> Result<Value, ProviderError> {
     let mut body = Map::new();
     body.insert("model".into(), Value::String(request.model.clone()));
     body.insert(
         "messages".into(),
-        Value::Array(chat_messages(provider, &request.messages)?),
+        Value::Array(chat_messages(provider, &request.messages, fetched)?),
     );
     body.insert("options".into(), Value::Object(options(request)));
     body.insert("stream".into(), Value::Bool(request.is_stream()));
@@ -116,12 +128,22 @@ pub fn to_chat_request(
     Ok(Value::Object(body))
 }
 
-/// The `/api/generate` body for `request`.
+/// The `/api/generate` body for `request` (remote image URLs refused, as for
+/// [`to_chat_request`]).
 pub fn to_generate_request(
     provider: &'static str,
     request: &ChatCompletionRequest,
 ) -> Result<Value, ProviderError> {
-    let (prompt, images) = prompt_of(provider, &request.messages)?;
+    to_generate_request_with_images(provider, request, &FetchedImages::none())
+}
+
+/// [`to_generate_request`] with the images downloaded for the request's remote image URLs.
+pub fn to_generate_request_with_images(
+    provider: &'static str,
+    request: &ChatCompletionRequest,
+    fetched: &FetchedImages,
+) -> Result<Value, ProviderError> {
+    let (prompt, images) = prompt_of(provider, &request.messages, fetched)?;
     let mut body = Map::new();
     body.insert("model".into(), Value::String(request.model.clone()));
     body.insert("prompt".into(), Value::String(prompt));
@@ -221,8 +243,13 @@ fn options(request: &ChatCompletionRequest) -> Map<String, Value> {
     options
 }
 
-/// An OpenAI image URL as Ollama takes it: bare base64. Ollama cannot fetch URLs itself.
-fn image_base64(provider: &'static str, url: &str) -> Result<String, ProviderError> {
+/// An OpenAI image URL as Ollama takes it: bare base64. Ollama cannot fetch URLs itself, so
+/// an `http(s)://` image is the one downloaded for it ([`super::images`]).
+fn image_base64(
+    provider: &'static str,
+    url: &str,
+    fetched: &FetchedImages,
+) -> Result<String, ProviderError> {
     if let Some(rest) = url.strip_prefix("data:") {
         return match rest.split_once(";base64,") {
             Some((_, data)) => Ok(data.to_owned()),
@@ -233,13 +260,20 @@ fn image_base64(provider: &'static str, url: &str) -> Result<String, ProviderErr
             )),
         };
     }
-    if url.starts_with("http://") || url.starts_with("https://") {
+    if images::is_remote(url) {
+        return match fetched.get(url) {
+            Some(data) => Ok(data.to_owned()),
+            None => Err(bad_request(
+                provider,
+                format!("the image at {url} was not downloaded; Ollama takes images inline"),
+                "messages",
+            )),
+        };
+    }
+    if url.contains("://") {
         return Err(bad_request(
             provider,
-            format!(
-                "Ollama takes images inline: send {url:?} as a data URL \
-                 (data:image/<type>;base64,...)"
-            ),
+            format!("cannot use the image at {url}: only http and https URLs are fetched"),
             "messages",
         ));
     }
@@ -251,6 +285,7 @@ fn image_base64(provider: &'static str, url: &str) -> Result<String, ProviderErr
 fn text_and_images(
     provider: &'static str,
     content: Option<&MessageContent>,
+    fetched: &FetchedImages,
 ) -> Result<(String, Vec<String>), ProviderError> {
     match content {
         None => Ok((String::new(), Vec::new())),
@@ -262,7 +297,7 @@ fn text_and_images(
                 match part {
                     ContentPart::Text { text: piece, .. } => text.push_str(piece),
                     ContentPart::ImageUrl { image_url, .. } => {
-                        images.push(image_base64(provider, &image_url.url)?);
+                        images.push(image_base64(provider, &image_url.url, fetched)?);
                     }
                     ContentPart::Other(other) => {
                         return Err(bad_request(
@@ -302,6 +337,7 @@ fn parse_arguments(
 fn chat_messages(
     provider: &'static str,
     messages: &[ChatMessage],
+    fetched: &FetchedImages,
 ) -> Result<Vec<Value>, ProviderError> {
     // Ollama names the tool a result answers (`tool_name`); OpenAI gives the call id.
     let mut call_names: HashMap<&str, &str> = HashMap::new();
@@ -313,7 +349,7 @@ fn chat_messages(
             Role::Assistant => "assistant",
             Role::Tool | Role::Function => "tool",
         };
-        let (content, images) = text_and_images(provider, message.content.as_ref())?;
+        let (content, images) = text_and_images(provider, message.content.as_ref(), fetched)?;
         let mut item = Map::new();
         item.insert("role".into(), Value::String(role.to_owned()));
         item.insert("content".into(), Value::String(content));
@@ -364,6 +400,7 @@ fn chat_messages(
 pub fn prompt_of(
     provider: &'static str,
     messages: &[ChatMessage],
+    fetched: &FetchedImages,
 ) -> Result<(String, Vec<String>), ProviderError> {
     let mut prompt = String::new();
     let mut images = Vec::new();
@@ -383,7 +420,7 @@ pub fn prompt_of(
             .get(index)
             .filter(|message| matches!(message.role, Role::User | Role::Tool | Role::Function))
         {
-            let (text, found) = text_and_images(provider, message.content.as_ref())?;
+            let (text, found) = text_and_images(provider, message.content.as_ref(), fetched)?;
             user.push_str(&text);
             images.extend(found);
             index += 1;
@@ -506,9 +543,32 @@ mod tests {
             to_chat_request("Ollama", &remote),
             Err(ProviderError::BadRequest { .. })
         ));
+        let other_scheme = request(
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "ftp://example.com/cat.png"}}]}]}),
+        );
+        assert!(to_chat_request("Ollama", &other_scheme).is_err());
         let broken = request(json!({"model": "m", "messages": [{"role": "assistant",
             "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{"}}]}]}));
         assert!(to_chat_request("Ollama", &broken).is_err());
         assert!(to_generate_request("Ollama", &broken).is_err());
+    }
+
+    #[test]
+    fn downloaded_images_are_sent_inline_on_both_endpoints() {
+        let request = request(
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Two cats"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+            {"type": "image_url", "image_url": {"url": "data:image/gif;base64,R0lG"}}]}]}),
+        );
+        let fetched: FetchedImages =
+            [("https://example.com/cat.png".to_owned(), "iVBOR".to_owned())]
+                .into_iter()
+                .collect();
+        let chat = to_chat_request_with_images("Ollama", &request, &fetched).unwrap();
+        assert_eq!(chat["messages"][0]["images"], json!(["iVBOR", "R0lG"]));
+        let generate = to_generate_request_with_images("Ollama", &request, &fetched).unwrap();
+        assert_eq!(generate["images"], json!(["iVBOR", "R0lG"]));
     }
 }

@@ -2,13 +2,17 @@
 //!
 //! A chat answer carries `message` (`content`, `thinking`, `tool_calls` with arguments as JSON
 //! objects); a generate answer carries `response` (and `thinking`). Both end with `done: true`,
-//! `done_reason` and the token counts `prompt_eval_count` / `eval_count`.
+//! `done_reason` and the token counts `prompt_eval_count` / `eval_count`. Reasoning comes back
+//! as OpenAI's `reasoning_content`: Ollama's `thinking`, and a `<think>…</think>` block at the
+//! start of the text ([`super::think`]), which is taken out of the content.
 
 use serde_json::{Map, Value};
 use switchyard_llm_types::chat::FunctionCall;
 use switchyard_llm_types::{
     ChatCompletionResponse, ChatMessage, Choice, MessageContent, Role, ToolCall, Usage,
 };
+
+use super::think;
 
 /// Ollama `done_reason` → OpenAI `finish_reason`. An answer that called a tool finishes with
 /// `tool_calls` (Ollama says `stop`); `load` / `unload` (an empty request that only loaded or
@@ -100,6 +104,9 @@ pub fn to_chat_response(
         return Err("the answer has neither `message` nor `response`".to_owned());
     }
     let said = said(body);
+    // Reasoning written inline in the text (`<think>…</think>`) joins Ollama's `thinking`.
+    let (inline_reasoning, text) = think::split_whole(said.text);
+    let text_is_empty = text.is_empty();
     let tool_calls = said
         .tool_calls
         .iter()
@@ -108,22 +115,22 @@ pub fn to_chat_response(
         .collect::<Result<Vec<_>, _>>()?;
     let mut message = ChatMessage {
         role: Role::Assistant,
-        content: Some(MessageContent::Text(said.text.to_owned())),
+        content: Some(MessageContent::Text(text.into_owned())),
         name: None,
         tool_calls: None,
         tool_call_id: None,
         extra: Map::new(),
     };
-    if !said.thinking.is_empty() {
-        message.extra.insert(
-            "reasoning_content".into(),
-            Value::String(said.thinking.to_owned()),
-        );
+    let reasoning = said.thinking.to_owned() + &inline_reasoning;
+    if !reasoning.is_empty() {
+        message
+            .extra
+            .insert("reasoning_content".into(), Value::String(reasoning));
     }
     let called = !tool_calls.is_empty();
     if called {
         message.tool_calls = Some(tool_calls);
-        if said.text.is_empty() {
+        if text_is_empty {
             message.content = None;
         }
     }
