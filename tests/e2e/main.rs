@@ -20,6 +20,7 @@
 //! - [`ollama`] — Ollama deployments (`/api/chat`, `/api/generate`, `/api/embed`) against a
 //!   mock of Ollama's native API.
 //! - [`cohere`] — Cohere chat, stream, embed and `/v1/rerank` against a mock of Cohere v2.
+//! - [`jina`] — `jina_ai/` rerank through `/v1/rerank` against a mock of Jina AI's rerank API.
 //! - [`models`] — `/models`, `/models/{id}`, `/model/info`, health probes.
 //! - [`model_db`] — models stored in the database (`/model/new|update|delete`): two
 //!   replicas, a restart, sealed credentials, config models untouched.
@@ -71,6 +72,7 @@ mod errors;
 mod google;
 mod governance;
 mod health;
+mod jina;
 mod keys;
 mod lifecycle;
 mod messages;

@@ -209,6 +209,15 @@ fn shipped_lookup_uses_litellm_key_conventions() {
         .lookup(None, None, Some("anthropic"), "claude-sonnet-4-20250514")
         .unwrap();
     assert_eq!(hit.key, "claude-sonnet-4-20250514");
+    // Cohere's embed v4 is keyed with its provider in LiteLLM's map, the v3 models bare.
+    let hit = map
+        .lookup(None, None, Some("cohere"), "embed-v4.0")
+        .unwrap();
+    assert_eq!(hit.key, "cohere/embed-v4.0");
+    let hit = map
+        .lookup(None, None, Some("cohere_chat"), "command-r")
+        .unwrap();
+    assert_eq!(hit.price.max_output_tokens, Some(4096));
 }
 
 // ---- custom pricing ----

@@ -1,7 +1,7 @@
 //! Run with: `cargo bench -p switchyard-providers --bench translation`
 //!
 //! What translating costs per request, per response and per stream event for the Gemini,
-//! Bedrock and Ollama adapters (and Anthropic, for comparison), next to what the OpenAI-compatible
+//! Bedrock, Ollama and Cohere adapters (and Anthropic, for comparison), next to what the OpenAI-compatible
 //! passthrough costs for the same operation: a typical chat request with a system prompt,
 //! three turns and one tool, encoded; a response with text, a tool call and cached usage,
 //! decoded and encoded as `chat.completion`; one stream event decoded and turned into a
@@ -22,7 +22,7 @@ use switchyard_llm_types::{ChatCompletionRequest, ChatCompletionResponse, ChunkJ
 use switchyard_providers::bedrock::stream::frames;
 use switchyard_providers::sse::{SseDecoder, SseEvent};
 use switchyard_providers::stream_driver::ChunkSource;
-use switchyard_providers::{anthropic, bedrock, gemini, ollama};
+use switchyard_providers::{anthropic, bedrock, cohere, gemini, ollama};
 
 fn request() -> ChatCompletionRequest {
     serde_json::from_value(json!({
@@ -77,6 +77,18 @@ fn ollama_response() -> Value {
     })
 }
 
+fn cohere_response() -> Value {
+    json!({
+        "id": "bench", "finish_reason": "TOOL_CALL",
+        "message": {"role": "assistant",
+            "content": [{"type": "text", "text": "No umbrella needed: the sky is clear and it is 18 degrees."}],
+            "tool_calls": [{"id": "get_weather_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+        "usage": {"billed_units": {"input_tokens": 56, "output_tokens": 20},
+                  "tokens": {"input_tokens": 120, "output_tokens": 20}}
+    })
+}
+
 /// What the OpenAI-compatible passthrough gets back for the same answer.
 fn openai_response() -> Value {
     json!({
@@ -115,6 +127,12 @@ fn request_anthropic(request: &ChatCompletionRequest) -> Vec<u8> {
 }
 
 #[inline(never)]
+fn request_cohere(request: &ChatCompletionRequest) -> Vec<u8> {
+    serde_json::to_vec(&cohere::request::to_cohere_request("Cohere", request, false).unwrap())
+        .unwrap()
+}
+
+#[inline(never)]
 fn response_passthrough(bytes: &[u8]) -> Vec<u8> {
     let response: ChatCompletionResponse = serde_json::from_slice(bytes).unwrap();
     serde_json::to_vec(&response).unwrap()
@@ -129,6 +147,13 @@ fn response_gemini(bytes: &[u8]) -> Vec<u8> {
 #[inline(never)]
 fn response_bedrock(bytes: &[u8]) -> Vec<u8> {
     let response = bedrock::response::to_chat_response(bytes, "id", "m", 0).unwrap();
+    serde_json::to_vec(&response).unwrap()
+}
+
+#[inline(never)]
+fn response_cohere(bytes: &[u8]) -> Vec<u8> {
+    let value: Value = serde_json::from_slice(bytes).unwrap();
+    let response = cohere::response::to_chat_response(&value, "id", "m", 0).unwrap();
     serde_json::to_vec(&response).unwrap()
 }
 
@@ -155,6 +180,17 @@ fn stream_event_gemini(
 #[inline(never)]
 fn stream_event_bedrock(
     stream: &mut bedrock::stream::ConverseStream,
+    event: &[u8],
+    out: &mut VecDeque<ChunkJson>,
+) {
+    out.clear();
+    stream.push(event);
+    assert!(stream.next_chunks_into(out).unwrap());
+}
+
+#[inline(never)]
+fn stream_event_cohere(
+    stream: &mut cohere::stream::CohereStream,
     event: &[u8],
     out: &mut VecDeque<ChunkJson>,
 ) {
@@ -217,6 +253,7 @@ fn requests(c: &mut Criterion) {
     group.bench_function("anthropic", |b| {
         b.iter(|| request_anthropic(black_box(&request)))
     });
+    group.bench_function("cohere", |b| b.iter(|| request_cohere(black_box(&request))));
     group.bench_function("ollama_chat", |b| {
         b.iter(|| request_ollama_chat(black_box(&request)))
     });
@@ -239,6 +276,10 @@ fn responses(c: &mut Criterion) {
     let bedrock_bytes = serde_json::to_vec(&bedrock_response()).unwrap();
     group.bench_function("bedrock", |b| {
         b.iter(|| response_bedrock(black_box(&bedrock_bytes)))
+    });
+    let cohere_bytes = serde_json::to_vec(&cohere_response()).unwrap();
+    group.bench_function("cohere", |b| {
+        b.iter(|| response_cohere(black_box(&cohere_bytes)))
     });
     let ollama_bytes = serde_json::to_vec(&ollama_response()).unwrap();
     group.bench_function("ollama", |b| {
@@ -276,6 +317,14 @@ fn stream_events(c: &mut Criterion) {
     );
     group.bench_function("bedrock", |b| {
         b.iter(|| stream_event_bedrock(&mut bedrock_stream, black_box(&frame), &mut out))
+    });
+
+    let mut cohere_stream = cohere::stream::CohereStream::new(
+        cohere::stream::StreamTranslator::new("Cohere", "m", "id", true, 0),
+    );
+    let cohere_event = b"data: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\" the sky is clear\"}}}}\n\n";
+    group.bench_function("cohere", |b| {
+        b.iter(|| stream_event_cohere(&mut cohere_stream, black_box(cohere_event), &mut out))
     });
 
     let mut translator = anthropic::stream::StreamTranslator::new("Anthropic", "m", true, 0);

@@ -54,7 +54,6 @@ const KNOWN_NOT_IMPLEMENTED: &[&str] = &[
     "ai21",
     "ai21_chat",
     "voyage",
-    "jina_ai",
     "vllm",
     "predibase",
     "cloudflare",

@@ -11,8 +11,8 @@
 //!   `{"exception": type, "message": ".."}`, framed here with the event-stream encoder.
 //! - `error_*.json`: `{"status": u16, "headers": {..}, "provider": <body>,
 //!   "openai": {"status", "kind", "message"}}`
-//! - `embed_*.json` and `rerank_*.json` (Cohere): `{"openai_request", "provider_request",
-//!   "provider_response", "openai_response"}` — both directions of one call.
+//! - `embed_*.json` and `rerank_*.json` (Cohere, Jina AI): `{"openai_request",
+//!   "provider_request", "provider_response", "openai_response"}` — both directions of one call.
 //!
 //! Responses and chunks are stamped with `created: 1700000000` and, where the provider gives
 //! no id, `chatcmpl-fixture`; the model is the request's `"model"` (`gemini-2.0-flash`,
@@ -41,7 +41,9 @@ use std::path::{Path, PathBuf};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
-use switchyard_llm_types::{ChatCompletionRequest, EmbeddingRequest, ErrorClass, RerankRequest};
+use switchyard_llm_types::{
+    ChatCompletionRequest, EmbeddingRequest, ErrorClass, RerankRequest, RerankResponse,
+};
 use switchyard_providers::bedrock::stream::frames;
 use switchyard_providers::stream_driver::{collect_pieces, ChunkSource};
 use switchyard_providers::{
@@ -379,7 +381,8 @@ fn cohere_fixtures() {
                 let request: ChatCompletionRequest =
                     serde_json::from_value(fixture["openai"].clone()).unwrap();
                 let body = cohere::request::to_cohere_request("Cohere", &request, false).unwrap();
-                check(&path, &mut fixture, "provider", body);
+                let bytes = serde_json::to_vec(&body).unwrap();
+                check_bytes(&path, &mut fixture, "provider", &bytes);
             }
             "response" => {
                 let response = cohere::response::to_chat_response(
@@ -432,22 +435,46 @@ fn cohere_fixtures() {
                 let response = serde_json::to_value(response).unwrap();
                 check(&path, &mut fixture, "openai_response", response);
             }
-            "rerank" => {
-                let request: RerankRequest =
-                    serde_json::from_value(fixture["openai_request"].clone()).unwrap();
-                let body = cohere::rerank::to_rerank_request(&request);
-                check(&path, &mut fixture, "provider_request", body);
-                let response = cohere::rerank::from_rerank_response(
-                    &fixture["provider_response"],
-                    &request,
-                    "rerank-fixture",
-                )
-                .unwrap();
-                let mut value = serde_json::to_value(&response).unwrap();
-                // What accounting reads (not on the wire), so the fixture pins it too.
-                value["_usage"] = serde_json::to_value(&response.usage).unwrap();
-                check(&path, &mut fixture, "openai_response", value);
-            }
+            "rerank" => check_rerank(
+                &path,
+                &mut fixture,
+                cohere::rerank::to_rerank_request,
+                cohere::rerank::from_rerank_response,
+            ),
+            other => panic!("{}: unknown fixture kind {other}", path.display()),
+        }
+    }
+}
+
+/// Both directions of one rerank call: the client's request → the provider's body, and the
+/// provider's answer → the client's (with the usage accounting reads as `_usage`).
+fn check_rerank(
+    path: &Path,
+    fixture: &mut Value,
+    to_body: fn(&RerankRequest) -> Value,
+    from_answer: fn(&Value, &RerankRequest, &str) -> Result<RerankResponse, String>,
+) {
+    let request: RerankRequest = serde_json::from_value(fixture["openai_request"].clone()).unwrap();
+    check(path, fixture, "provider_request", to_body(&request));
+    let response = from_answer(&fixture["provider_response"], &request, "rerank-fixture").unwrap();
+    let mut value = serde_json::to_value(&response).unwrap();
+    // What accounting reads (not on the wire), so the fixture pins it too.
+    value["_usage"] = serde_json::to_value(&response.usage).unwrap();
+    check(path, fixture, "openai_response", value);
+}
+
+#[test]
+fn jina_fixtures() {
+    for path in fixtures("jina") {
+        let mut fixture: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        match kind_of(&path).as_str() {
+            "rerank" => check_rerank(
+                &path,
+                &mut fixture,
+                cohere::rerank::to_jina_rerank_request,
+                cohere::rerank::from_jina_rerank_response,
+            ),
             other => panic!("{}: unknown fixture kind {other}", path.display()),
         }
     }

@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use switchyard_llm_types::{
     ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest, EmbeddingResponse,
@@ -175,7 +176,7 @@ impl Cohere {
     async fn send(
         &self,
         url: &reqwest::Url,
-        body: &Value,
+        body: &impl Serialize,
         options: &CallOptions,
         wait: Duration,
     ) -> Result<reqwest::Response, ProviderError> {
@@ -217,7 +218,7 @@ impl Cohere {
     async fn call_json(
         &self,
         url: &reqwest::Url,
-        body: &Value,
+        body: &impl Serialize,
         options: &CallOptions,
     ) -> Result<(Value, HeaderMap), ProviderError> {
         let started = tokio::time::Instant::now();

@@ -7,23 +7,16 @@
 //! `REQUIRED` over that one tool); `response_format` becomes `json_object` with an optional
 //! `json_schema`.
 
-use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde_json::Value;
 use switchyard_llm_types::chat::Stop;
 use switchyard_llm_types::{
     ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role, ToolChoice,
 };
 
 use crate::ProviderError;
-
-/// Cohere-only fields a client may send in the body; they reach the upstream unchanged.
-const NATIVE_FIELDS: &[&str] = &[
-    "safety_mode",
-    "documents",
-    "citation_options",
-    "strict_tools",
-    "thinking",
-    "priority",
-];
 
 /// OpenAI parameters Cohere v2 has no counterpart for.
 pub fn unsupported_params(request: &ChatCompletionRequest) -> Vec<String> {
@@ -53,140 +46,272 @@ fn bad(provider: &'static str, message: String, param: &str) -> ProviderError {
     }
 }
 
-/// Builds the v2 chat body for `request`; `stream` sets `"stream": true`.
-pub fn to_cohere_request(
-    provider: &'static str,
-    request: &ChatCompletionRequest,
+/// The `/v2/chat` body, borrowing every string from the OpenAI request it was built from:
+/// serializing it writes Cohere's JSON directly, with no intermediate `serde_json::Value`
+/// tree.
+#[derive(Debug, Serialize)]
+pub struct CohereChatRequest<'a> {
+    model: &'a str,
+    messages: Vec<Message<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
-) -> Result<Value, ProviderError> {
-    let mut body = Map::new();
-    body.insert("model".into(), Value::String(request.model.clone()));
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<CohereTool<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<ResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p: Option<f64>,
+    /// OpenAI has no `top_k`; a client sends it as an extra field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    k: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_sequences: Option<StopSequences<'a>>,
+    // Cohere-only fields a client may send in the body; they reach the upstream unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    safety_mode: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    documents: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    citation_options: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict_tools: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    priority: Option<&'a Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum Message<'a> {
+    System {
+        content: Cow<'a, str>,
+    },
+    User {
+        content: UserContent<'a>,
+    },
+    /// Its text as `content`; or the tool calls it made, with the text written before them as
+    /// the `tool_plan` Cohere expects there.
+    Assistant {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content: Option<Cow<'a, str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool_plan: Option<Cow<'a, str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool_calls: Option<Vec<CohereToolCall<'a>>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: Cow<'a, str>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum UserContent<'a> {
+    Text(&'a str),
+    Parts(Vec<UserPart<'a>>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum UserPart<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: ImageRef<'a> },
+}
+
+#[derive(Debug, Serialize)]
+struct ImageRef<'a> {
+    url: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct CohereToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: CallFunction<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct CallFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct CohereTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: ToolFunction<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct ToolFunction<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: Parameters<'a>,
+}
+
+/// A tool's parameter schema, or an empty object schema for a tool that declares none.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Parameters<'a> {
+    Given(&'a Value),
+    None {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        properties: EmptyObject,
+    },
+}
+
+#[derive(Debug, Serialize)]
+struct EmptyObject {}
+
+#[derive(Debug, Serialize)]
+struct ResponseFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    json_schema: Option<&'a Value>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum StopSequences<'a> {
+    One([&'a str; 1]),
+    Many(&'a [String]),
+}
+
+/// Builds the v2 chat body for `request`; `stream` sets `"stream": true`.
+pub fn to_cohere_request<'a>(
+    provider: &'static str,
+    request: &'a ChatCompletionRequest,
+    stream: bool,
+) -> Result<CohereChatRequest<'a>, ProviderError> {
     let messages = request
         .messages
         .iter()
         .enumerate()
         .map(|(index, message)| convert_message(provider, index, message))
         .collect::<Result<Vec<_>, _>>()?;
-    body.insert("messages".into(), Value::Array(messages));
-    if stream {
-        body.insert("stream".into(), Value::Bool(true));
-    }
     let (tools, tool_choice) = tools_and_choice(provider, request)?;
-    if let Some(tools) = tools {
-        body.insert("tools".into(), tools);
-    }
-    if let Some(choice) = tool_choice {
-        body.insert("tool_choice".into(), Value::String(choice.to_owned()));
-    }
-    if let Some(format) = &request.response_format {
-        match format.kind.as_str() {
-            "json_object" => {
-                body.insert("response_format".into(), json!({"type": "json_object"}));
-            }
-            "json_schema" => {
-                let mut out = Map::new();
-                out.insert("type".into(), Value::from("json_object"));
-                if let Some(schema) = format
-                    .json_schema
-                    .as_ref()
-                    .and_then(|spec| spec.get("schema"))
-                {
-                    out.insert("json_schema".into(), schema.clone());
-                }
-                body.insert("response_format".into(), Value::Object(out));
-            }
-            _ => {}
-        }
-    }
-    let numbers = [
-        ("temperature", request.temperature.map(Value::from)),
-        ("p", request.top_p.map(Value::from)),
-        ("k", request.extra.get("top_k").cloned()),
-        (
-            "max_tokens",
-            request
-                .max_tokens
-                .or(request.max_completion_tokens)
-                .map(Value::from),
-        ),
-        ("seed", request.seed.map(Value::from)),
-        (
-            "frequency_penalty",
-            request.frequency_penalty.map(Value::from),
-        ),
-        (
-            "presence_penalty",
-            request.presence_penalty.map(Value::from),
-        ),
-        ("logprobs", request.logprobs.map(Value::from)),
-    ];
-    for (name, value) in numbers {
-        if let Some(value) = value.filter(|value| !value.is_null()) {
-            body.insert(name.into(), value);
-        }
-    }
-    match &request.stop {
-        Some(Stop::One(one)) => {
-            body.insert("stop_sequences".into(), json!([one]));
-        }
-        Some(Stop::Many(many)) if !many.is_empty() => {
-            body.insert("stop_sequences".into(), json!(many));
-        }
-        _ => {}
-    }
-    for name in NATIVE_FIELDS {
-        if let Some(value) = request.extra.get(*name).filter(|value| !value.is_null()) {
-            body.insert((*name).into(), value.clone());
-        }
-    }
-    Ok(Value::Object(body))
+    let response_format =
+        request
+            .response_format
+            .as_ref()
+            .and_then(|format| match format.kind.as_str() {
+                "json_object" => Some(ResponseFormat {
+                    kind: "json_object",
+                    json_schema: None,
+                }),
+                "json_schema" => Some(ResponseFormat {
+                    kind: "json_object",
+                    json_schema: format
+                        .json_schema
+                        .as_ref()
+                        .and_then(|spec| spec.get("schema")),
+                }),
+                _ => None,
+            });
+    let stop_sequences = match &request.stop {
+        Some(Stop::One(one)) => Some(StopSequences::One([one])),
+        Some(Stop::Many(many)) if !many.is_empty() => Some(StopSequences::Many(many)),
+        _ => None,
+    };
+    let extra = |name: &str| request.extra.get(name).filter(|value| !value.is_null());
+    Ok(CohereChatRequest {
+        model: &request.model,
+        messages,
+        stream,
+        tools,
+        tool_choice,
+        response_format,
+        // A non-finite number has no JSON form; it is left out, as a null would be.
+        temperature: request.temperature.filter(|t| t.is_finite()),
+        p: request.top_p.filter(|p| p.is_finite()),
+        k: extra("top_k"),
+        max_tokens: request.max_tokens.or(request.max_completion_tokens),
+        seed: request.seed,
+        frequency_penalty: request.frequency_penalty.filter(|f| f.is_finite()),
+        presence_penalty: request.presence_penalty.filter(|p| p.is_finite()),
+        logprobs: request.logprobs,
+        stop_sequences,
+        safety_mode: extra("safety_mode"),
+        documents: extra("documents"),
+        citation_options: extra("citation_options"),
+        strict_tools: extra("strict_tools"),
+        thinking: extra("thinking"),
+        priority: extra("priority"),
+    })
 }
 
-fn convert_message(
+/// The text of a message, borrowed when it is a single string.
+fn message_text(message: &ChatMessage) -> Cow<'_, str> {
+    match &message.content {
+        Some(MessageContent::Text(text)) => Cow::Borrowed(text),
+        _ => Cow::Owned(message.text()),
+    }
+}
+
+fn convert_message<'a>(
     provider: &'static str,
     index: usize,
-    message: &ChatMessage,
-) -> Result<Value, ProviderError> {
-    let param = format!("messages[{index}]");
+    message: &'a ChatMessage,
+) -> Result<Message<'a>, ProviderError> {
+    let param = || format!("messages[{index}]");
     match message.role {
-        Role::System | Role::Developer => Ok(json!({"role": "system", "content": message.text()})),
-        Role::User => Ok(json!({
-            "role": "user",
-            "content": user_content(provider, &param, message.content.as_ref())?,
-        })),
+        Role::System | Role::Developer => Ok(Message::System {
+            content: message_text(message),
+        }),
+        Role::User => Ok(Message::User {
+            content: user_content(provider, &param(), message.content.as_ref())?,
+        }),
         Role::Assistant => {
-            let text = message.text();
-            let mut out = Map::new();
-            out.insert("role".into(), Value::from("assistant"));
-            match message
+            let text = message_text(message);
+            let calls = message
                 .tool_calls
                 .as_ref()
-                .filter(|calls| !calls.is_empty())
-            {
-                Some(calls) => {
-                    if !text.is_empty() {
-                        out.insert("tool_plan".into(), Value::String(text));
-                    }
-                    let calls: Vec<Value> = calls
-                        .iter()
-                        .map(|call| {
-                            json!({
-                                "id": call.id,
-                                "type": "function",
-                                "function": {
-                                    "name": call.function.name,
-                                    "arguments": call.function.arguments,
+                .filter(|calls| !calls.is_empty());
+            Ok(match calls {
+                Some(calls) => Message::Assistant {
+                    content: None,
+                    tool_plan: Some(text).filter(|plan| !plan.is_empty()),
+                    tool_calls: Some(
+                        calls
+                            .iter()
+                            .map(|call| CohereToolCall {
+                                id: &call.id,
+                                kind: "function",
+                                function: CallFunction {
+                                    name: &call.function.name,
+                                    arguments: &call.function.arguments,
                                 },
                             })
-                        })
-                        .collect();
-                    out.insert("tool_calls".into(), Value::Array(calls));
-                }
-                None => {
-                    out.insert("content".into(), Value::String(text));
-                }
-            }
-            Ok(Value::Object(out))
+                            .collect(),
+                    ),
+                },
+                None => Message::Assistant {
+                    content: Some(text),
+                    tool_plan: None,
+                    tool_calls: None,
+                },
+            })
         }
         Role::Tool => {
             let id = message
@@ -194,42 +319,50 @@ fn convert_message(
                 .as_deref()
                 .filter(|id| !id.is_empty())
                 .ok_or_else(|| {
+                    let param = param();
                     bad(
                         provider,
                         format!("{param}: a tool message needs the tool_call_id it answers"),
                         &format!("{param}.tool_call_id"),
                     )
                 })?;
-            Ok(json!({"role": "tool", "tool_call_id": id, "content": message.text()}))
+            Ok(Message::Tool {
+                tool_call_id: id,
+                content: message_text(message),
+            })
         }
-        Role::Function => Err(bad(
-            provider,
-            format!(
-                "{param}: role 'function' is not supported by Cohere; send tool calls and \
-                 role 'tool' results"
-            ),
-            &param,
-        )),
+        Role::Function => {
+            let param = param();
+            Err(bad(
+                provider,
+                format!(
+                    "{param}: role 'function' is not supported by Cohere; send tool calls and \
+                     role 'tool' results"
+                ),
+                &param,
+            ))
+        }
     }
 }
 
 /// A user message's content: a string, or text and image parts.
-fn user_content(
+fn user_content<'a>(
     provider: &'static str,
     param: &str,
-    content: Option<&MessageContent>,
-) -> Result<Value, ProviderError> {
+    content: Option<&'a MessageContent>,
+) -> Result<UserContent<'a>, ProviderError> {
     match content {
-        None => Ok(Value::String(String::new())),
-        Some(MessageContent::Text(text)) => Ok(Value::String(text.clone())),
+        None => Ok(UserContent::Text("")),
+        Some(MessageContent::Text(text)) => Ok(UserContent::Text(text)),
         Some(MessageContent::Parts(parts)) => parts
             .iter()
             .map(|part| match part {
-                ContentPart::Text { text, .. } => Ok(json!({"type": "text", "text": text})),
-                ContentPart::ImageUrl { image_url, .. } => Ok(json!({
-                    "type": "image_url",
-                    "image_url": {"url": image_url.url},
-                })),
+                ContentPart::Text { text, .. } => Ok(UserPart::Text { text }),
+                ContentPart::ImageUrl { image_url, .. } => Ok(UserPart::ImageUrl {
+                    image_url: ImageRef {
+                        url: &image_url.url,
+                    },
+                }),
                 ContentPart::Other(other) => Err(bad(
                     provider,
                     format!(
@@ -240,15 +373,18 @@ fn user_content(
                 )),
             })
             .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
+            .map(UserContent::Parts),
     }
 }
 
+/// `tools` in Cohere's (OpenAI-like) shape, and the `tool_choice` mode.
+type ToolsAndChoice<'a> = (Option<Vec<CohereTool<'a>>>, Option<&'static str>);
+
 /// `tools` in Cohere's (OpenAI-like) shape and the `tool_choice` mode, if any.
-fn tools_and_choice(
+fn tools_and_choice<'a>(
     provider: &'static str,
-    request: &ChatCompletionRequest,
-) -> Result<(Option<Value>, Option<&'static str>), ProviderError> {
+    request: &'a ChatCompletionRequest,
+) -> Result<ToolsAndChoice<'a>, ProviderError> {
     let Some(tools) = request.tools.as_ref().filter(|tools| !tools.is_empty()) else {
         return Ok((None, None));
     };
@@ -285,19 +421,20 @@ fn tools_and_choice(
         if only.is_some_and(|name| name != function.name) {
             continue;
         }
-        let mut definition = Map::new();
-        definition.insert("name".into(), Value::String(function.name.clone()));
-        if let Some(description) = &function.description {
-            definition.insert("description".into(), Value::String(description.clone()));
-        }
-        definition.insert(
-            "parameters".into(),
-            function
-                .parameters
-                .clone()
-                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-        );
-        out.push(json!({"type": "function", "function": definition}));
+        out.push(CohereTool {
+            kind: "function",
+            function: ToolFunction {
+                name: &function.name,
+                description: function.description.as_deref(),
+                parameters: function.parameters.as_ref().map_or(
+                    Parameters::None {
+                        kind: "object",
+                        properties: EmptyObject {},
+                    },
+                    Parameters::Given,
+                ),
+            },
+        });
     }
     if let (Some(name), true) = (only, out.is_empty()) {
         return Err(bad(
@@ -306,12 +443,14 @@ fn tools_and_choice(
             "tool_choice",
         ));
     }
-    Ok((Some(Value::Array(out)), choice))
+    Ok((Some(out), choice))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use serde_json::json;
 
     fn request(body: Value) -> ChatCompletionRequest {
         serde_json::from_value(body).unwrap()
@@ -319,20 +458,17 @@ mod tests {
 
     #[test]
     fn named_tool_choice_requires_that_tool_only() {
-        let body = to_cohere_request(
-            "Cohere",
-            &request(json!({
-                "model": "command-r",
-                "messages": [{"role": "user", "content": "hi"}],
-                "tools": [
-                    {"type": "function", "function": {"name": "a"}},
-                    {"type": "function", "function": {"name": "b", "parameters": {"type": "object"}}}
-                ],
-                "tool_choice": {"type": "function", "function": {"name": "b"}}
-            })),
-            false,
-        )
-        .unwrap();
+        let request = request(json!({
+            "model": "command-r",
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [
+                {"type": "function", "function": {"name": "a"}},
+                {"type": "function", "function": {"name": "b", "parameters": {"type": "object"}}}
+            ],
+            "tool_choice": {"type": "function", "function": {"name": "b"}}
+        }));
+        let body =
+            serde_json::to_value(to_cohere_request("Cohere", &request, false).unwrap()).unwrap();
         assert_eq!(body["tool_choice"], "REQUIRED");
         assert_eq!(body["tools"].as_array().unwrap().len(), 1);
         assert_eq!(body["tools"][0]["function"]["name"], "b");
@@ -345,11 +481,8 @@ mod tests {
             json!([{"role": "function", "name": "f", "content": "x"}]),
             json!([{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]),
         ] {
-            let result = to_cohere_request(
-                "Cohere",
-                &request(json!({"model": "m", "messages": messages})),
-                false,
-            );
+            let request = request(json!({"model": "m", "messages": messages}));
+            let result = to_cohere_request("Cohere", &request, false);
             assert!(matches!(result, Err(ProviderError::BadRequest { .. })));
         }
     }

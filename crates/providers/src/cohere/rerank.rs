@@ -1,5 +1,6 @@
-//! Rerank: the client's Cohere-shaped request ↔ Cohere v2 `POST /v2/rerank`, and the same
-//! body for OpenAI-compatible servers with a Cohere-style `/rerank` (vLLM, Together).
+//! Rerank: the client's Cohere-shaped request ↔ Cohere v2 `POST /v2/rerank`, the same body
+//! for OpenAI-compatible servers with a Cohere-style `/rerank` (vLLM, Together), and Jina AI's
+//! `POST /v1/rerank` (`jina_ai/`).
 //!
 //! v2 ranks strings only, so object documents are flattened ([`RerankDocument::as_text`])
 //! and `rank_fields` is not sent. v2 no longer returns documents; when the client asks for
@@ -59,6 +60,50 @@ pub fn to_compatible_rerank_request(request: &RerankRequest) -> Value {
     Value::Object(body)
 }
 
+/// Jina AI's rerank URL for a deployment's base URL: its scheme, host and port with the path
+/// `/v1/rerank`, whatever path the base carries (as LiteLLM builds it, so `https://api.jina.ai`
+/// and `https://api.jina.ai/v1` both work).
+pub fn jina_rerank_url(base_url: &str) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(base_url)
+        .map_err(|error| format!("invalid api_base {base_url:?}: {error}"))?;
+    url.set_path("/v1/rerank");
+    url.set_query(None);
+    Ok(url)
+}
+
+/// The body of Jina AI's `/v1/rerank`: the fields it takes (`query`, `documents` as given,
+/// strings or `{"text": ...}` objects, `top_n`, `return_documents`); Cohere-only fields
+/// (`rank_fields`, `max_chunks_per_doc`, `max_tokens_per_doc`) are left out, as LiteLLM does.
+pub fn to_jina_rerank_request(request: &RerankRequest) -> Value {
+    let mut body = Map::new();
+    body.insert("model".into(), Value::String(request.model.clone()));
+    body.insert("query".into(), Value::String(request.query.clone()));
+    body.insert("documents".into(), json!(request.documents));
+    if let Some(top_n) = request.top_n {
+        body.insert("top_n".into(), json!(top_n));
+    }
+    if let Some(wanted) = request.return_documents {
+        body.insert("return_documents".into(), Value::Bool(wanted));
+    }
+    Value::Object(body)
+}
+
+/// Jina AI's answer (`model`, `usage.total_tokens`, `results`) as Cohere's: the usage moves
+/// to `meta.billed_units` and `meta.tokens`, as LiteLLM reports it, and is what the call is
+/// priced on (tokens × `input_cost_per_token`).
+pub fn from_jina_rerank_response(
+    body: &Value,
+    request: &RerankRequest,
+    fallback_id: &str,
+) -> Result<RerankResponse, String> {
+    let mut response = from_rerank_response(body, request, fallback_id)?;
+    response.extra.remove("model");
+    if let Some(usage) = response.extra.remove("usage") {
+        response.meta = Some(json!({"billed_units": usage, "tokens": usage}));
+    }
+    Ok(response)
+}
+
 /// Reads a rerank answer (Cohere's, or an OpenAI-compatible server's, which may add a
 /// `usage`), checks every index against the request, fills documents back when asked, and
 /// reads what the call costs.
@@ -109,6 +154,21 @@ mod tests {
         let body = json!({"id": "x", "results": [{"index": 3, "relevance_score": 0.5}]});
         assert!(from_rerank_response(&body, &request, "f").is_err());
         assert!(from_rerank_response(&json!({"results": 1}), &request, "f").is_err());
+    }
+
+    #[test]
+    fn jina_urls_keep_the_host_and_take_v1_rerank() {
+        for (base, url) in [
+            ("https://api.jina.ai/v1", "https://api.jina.ai/v1/rerank"),
+            ("https://api.jina.ai", "https://api.jina.ai/v1/rerank"),
+            (
+                "http://127.0.0.1:9/proxy/v1?x=1",
+                "http://127.0.0.1:9/v1/rerank",
+            ),
+        ] {
+            assert_eq!(jina_rerank_url(base).unwrap().as_str(), url);
+        }
+        assert!(jina_rerank_url("not a url").is_err());
     }
 
     #[test]

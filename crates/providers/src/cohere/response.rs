@@ -5,7 +5,10 @@
 //! the text the model wrote before calling, so it becomes `content` when there is no other
 //! text. Usage is what Cohere bills (`usage.billed_units`), else the raw `usage.tokens`.
 
-use serde_json::Value;
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::{Number, Value};
 use switchyard_llm_types::chat::FunctionCall;
 use switchyard_llm_types::{
     ChatCompletionResponse, ChatMessage, Choice, Extra, MessageContent, Role, ToolCall, Usage,
@@ -26,18 +29,55 @@ pub fn finish_reason(reason: &str, has_tool_calls: bool) -> &'static str {
     }
 }
 
-/// `usage` (or a stream's `delta.usage`) → OpenAI usage.
+/// `usage` (or a stream's `delta.usage`) as Cohere reports it: the tokens it bills and the
+/// raw token counts.
+#[derive(Debug, Default, Deserialize)]
+pub struct CohereUsage {
+    #[serde(default)]
+    billed_units: Option<TokenCounts>,
+    #[serde(default)]
+    tokens: Option<TokenCounts>,
+}
+
+/// Counts are JSON numbers (Cohere's schema says `number`): one that is not a whole number is
+/// treated as absent, so the other group's count is used.
+#[derive(Debug, Default, Deserialize)]
+struct TokenCounts {
+    #[serde(default)]
+    input_tokens: Option<Number>,
+    #[serde(default)]
+    output_tokens: Option<Number>,
+}
+
+impl TokenCounts {
+    fn input(&self) -> Option<u64> {
+        self.input_tokens.as_ref().and_then(Number::as_u64)
+    }
+
+    fn output(&self) -> Option<u64> {
+        self.output_tokens.as_ref().and_then(Number::as_u64)
+    }
+}
+
+impl CohereUsage {
+    /// OpenAI usage: what Cohere bills (`billed_units`), else the raw `tokens`, per side.
+    pub fn to_usage(&self) -> Usage {
+        let side = |read: fn(&TokenCounts) -> Option<u64>| {
+            self.billed_units
+                .as_ref()
+                .and_then(read)
+                .or_else(|| self.tokens.as_ref().and_then(read))
+                .unwrap_or(0)
+        };
+        Usage::new(side(TokenCounts::input), side(TokenCounts::output))
+    }
+}
+
+/// `usage` of a whole response → OpenAI usage (zero when absent or unreadable).
 pub fn usage(raw: Option<&Value>) -> Usage {
-    let count = |group: &str, name: &str| {
-        raw.and_then(|usage| usage.get(group))
-            .and_then(|group| group.get(name))
-            .and_then(Value::as_u64)
-    };
-    let side = |name: &str| count("billed_units", name).or_else(|| count("tokens", name));
-    Usage::new(
-        side("input_tokens").unwrap_or(0),
-        side("output_tokens").unwrap_or(0),
-    )
+    raw.and_then(|raw| CohereUsage::deserialize(raw).ok())
+        .unwrap_or_default()
+        .to_usage()
 }
 
 /// Text and reasoning of a `content` array (or of one content delta object).
@@ -61,6 +101,15 @@ pub fn content_text(content: Option<&Value>) -> (String, String) {
     (text, thinking)
 }
 
+/// A tool call's id, or for a call that carries none, one made from the response id and the
+/// call's position.
+pub fn tool_call_id<'a>(id: Option<&'a str>, response_id: &str, index: usize) -> Cow<'a, str> {
+    match id {
+        Some(id) if !id.is_empty() => Cow::Borrowed(id),
+        _ => Cow::Owned(format!("call_{response_id}_{index}")),
+    }
+}
+
 /// One Cohere tool call → OpenAI's; `index` names calls that carry no id.
 pub fn tool_call(call: &Value, response_id: &str, index: usize) -> ToolCall {
     let function = call.get("function");
@@ -70,10 +119,7 @@ pub fn tool_call(call: &Value, response_id: &str, index: usize) -> ToolCall {
         Some(other) => other.to_string(),
     };
     ToolCall {
-        id: match call.get("id").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() => id.to_owned(),
-            _ => format!("call_{response_id}_{index}"),
-        },
+        id: tool_call_id(call.get("id").and_then(Value::as_str), response_id, index).into_owned(),
         kind: "function".to_owned(),
         function: FunctionCall {
             name: text(function.and_then(|f| f.get("name"))),

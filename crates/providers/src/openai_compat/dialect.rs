@@ -20,6 +20,9 @@ pub enum Dialect {
     NvidiaNim,
     DeepInfra,
     LmStudio,
+    /// `jina_ai/`: Jina AI's API; rerank has its own URL rule and body
+    /// ([`crate::cohere::rerank::jina_rerank_url`]).
+    JinaAi,
     /// `openai_like/`, `custom_openai/`, `litellm_proxy/`: any server, `api_base` required.
     Generic,
     /// `azure/`: Azure OpenAI deployments. Same bodies, but deployment URLs with
@@ -168,6 +171,14 @@ const TABLE: &[Row] = &[
         key_env: &["LM_STUDIO_API_KEY"],
     },
     Row {
+        dialect: Dialect::JinaAi,
+        prefixes: &["jina_ai"],
+        name: "Jina_ai",
+        default_base: Some("https://api.jina.ai/v1"),
+        base_env: &["JINA_AI_API_BASE"],
+        key_env: &["JINA_AI_API_KEY", "JINA_AI_TOKEN"],
+    },
+    Row {
         dialect: Dialect::Generic,
         prefixes: &["openai_like", "custom_openai", "litellm_proxy"],
         name: "OpenAI",
@@ -261,6 +272,7 @@ mod tests {
             Dialect::NvidiaNim,
             Dialect::DeepInfra,
             Dialect::LmStudio,
+            Dialect::JinaAi,
             Dialect::Generic,
             Dialect::Azure,
             Dialect::AzureText,

@@ -691,34 +691,47 @@ impl Provider for OpenAiCompatible {
     }
 
     /// `{api_base}/rerank` in Cohere's shape, on the servers that offer it (as LiteLLM
-    /// routes rerank for `hosted_vllm/`, `together_ai/` and generic OpenAI-like servers).
+    /// routes rerank for `hosted_vllm/`, `together_ai/` and generic OpenAI-like servers), and
+    /// Jina AI's `/v1/rerank` for `jina_ai/`.
     async fn rerank(
         &self,
         request: &switchyard_llm_types::RerankRequest,
         options: &CallOptions,
     ) -> Result<Upstream<switchyard_llm_types::RerankResponse>, ProviderError> {
-        if !matches!(
-            self.dialect,
-            Dialect::HostedVllm | Dialect::TogetherAi | Dialect::Generic
-        ) {
-            return Err(self.unsupported("/rerank"));
-        }
-        let url = reqwest::Url::parse(&format!("{}/rerank", self.base_url)).map_err(|error| {
-            ProviderError::BadRequest {
-                provider: self.name(),
-                message: format!("cannot build the rerank URL: {error}"),
-                param: None,
-            }
+        use crate::cohere::rerank;
+        type ReadAnswer = fn(
+            &Value,
+            &switchyard_llm_types::RerankRequest,
+            &str,
+        ) -> Result<switchyard_llm_types::RerankResponse, String>;
+        let (url, body, read): (Result<reqwest::Url, String>, Value, ReadAnswer) =
+            match self.dialect {
+                Dialect::HostedVllm | Dialect::TogetherAi | Dialect::Generic => (
+                    reqwest::Url::parse(&format!("{}/rerank", self.base_url))
+                        .map_err(|error| error.to_string()),
+                    rerank::to_compatible_rerank_request(request),
+                    rerank::from_rerank_response,
+                ),
+                Dialect::JinaAi => (
+                    rerank::jina_rerank_url(&self.base_url),
+                    rerank::to_jina_rerank_request(request),
+                    rerank::from_jina_rerank_response,
+                ),
+                _ => return Err(self.unsupported("/rerank")),
+            };
+        let url = url.map_err(|error| ProviderError::BadRequest {
+            provider: self.name(),
+            message: format!("cannot build the rerank URL: {error}"),
+            param: None,
         })?;
-        let body = crate::cohere::rerank::to_compatible_rerank_request(request);
         let upstream: Upstream<Value> = self.call(&url, &body, options).await?;
         let fallback_id = uuid::Uuid::new_v4().to_string();
-        let body =
-            crate::cohere::rerank::from_rerank_response(&upstream.body, request, &fallback_id)
-                .map_err(|message| ProviderError::InvalidResponse {
-                    provider: self.name(),
-                    message,
-                })?;
+        let body = read(&upstream.body, request, &fallback_id).map_err(|message| {
+            ProviderError::InvalidResponse {
+                provider: self.name(),
+                message,
+            }
+        })?;
         Ok(Upstream {
             body,
             headers: upstream.headers,
@@ -974,5 +987,29 @@ mod tests {
         let provider = OpenAiCompatible::new(target, HttpClient::new().unwrap()).unwrap();
         assert_eq!(provider.headers[http::header::AUTHORIZATION], "Bearer sk");
         assert!(provider.headers.get("api-key").is_none());
+    }
+
+    #[test]
+    fn jina_ai_reads_its_key_from_the_environment() {
+        let spec = crate::registry::parse_model("jina_ai/jina-reranker-v2-base-multilingual", None)
+            .unwrap();
+        assert_eq!(
+            spec.family,
+            crate::registry::ProviderFamily::OpenAiCompatible(Dialect::JinaAi)
+        );
+        let target = OpenAiCompatibleTarget::resolve(
+            Dialect::JinaAi,
+            None,
+            None,
+            env(&[("JINA_AI_API_KEY", "jina-key")]),
+        )
+        .unwrap();
+        assert_eq!(target.base_url, "https://api.jina.ai/v1");
+        let provider = OpenAiCompatible::new(target, HttpClient::new().unwrap()).unwrap();
+        assert_eq!(
+            provider.headers[http::header::AUTHORIZATION],
+            "Bearer jina-key"
+        );
+        assert_eq!(provider.name(), "Jina_ai");
     }
 }
