@@ -59,6 +59,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     for warning in engine.warnings() {
         tracing::warn!("{warning}");
     }
+    engine.load_tokenizers();
     // Refuse a weak master key before creating or touching any database.
     Gateway::check_master_key(&engine)?;
     let store_config = StoreConfig::from_url(engine.config().database_url(), &args.data_dir)?;

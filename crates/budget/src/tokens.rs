@@ -47,6 +47,12 @@ impl Encoding {
         }
     }
 
+    /// Parses the tokenizer now rather than on first use: blocking, from a few hundred
+    /// milliseconds up to a second, so a server calls it before it takes requests.
+    pub fn load(self) {
+        self.bpe();
+    }
+
     /// Tokens of `text` as ordinary text (special-token markers in user text are text).
     pub fn count(self, text: &str) -> u64 {
         self.bpe().encode_ordinary(text).len() as u64

@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use http::HeaderMap;
-use switchyard_budget::{cost_of, ModelPrice, PriceMap, TokenCounter};
+use switchyard_budget::{cost_of, Encoding, ModelPrice, PriceMap, TokenCounter};
 use switchyard_cache::{
     chat_prompt, completion_prompt, replay_chat_stream, replay_completion_stream, vector_from_json,
     CacheKey, CachedEntry, CallType, CompletionStreamAssembler, Controls, ResponseCache,
@@ -389,6 +389,22 @@ impl Switchyard {
         let next = self.inner.routing.load().rebuilt(deployments);
         self.inner.routing.store(Arc::new(next));
         warnings
+    }
+
+    /// Parses the tokenizers the configured deployments count prompts with (OpenAI-family
+    /// models), once each. Blocking, up to about a second: a server calls it before taking
+    /// requests, so the first stream or pre-call check does not parse one on a runtime thread.
+    pub fn load_tokenizers(&self) {
+        let router = self.inner.routing.load();
+        let mut loaded: Vec<Encoding> = Vec::new();
+        for deployment in router.deployments() {
+            if let TokenCounter::Exact(encoding) = deployment.handle.token_counter {
+                if !loaded.contains(&encoding) {
+                    encoding.load();
+                    loaded.push(encoding);
+                }
+            }
+        }
     }
 
     /// Start-up warnings: unsupported config keys, deployments that cannot serve yet.
