@@ -15,12 +15,14 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use support::{serve, Received, Reply};
-use switchyard_llm_types::{ChatCompletionRequest, EmbeddingRequest, ErrorClass, ErrorKind};
+use switchyard_llm_types::{
+    ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest, ErrorClass, ErrorKind,
+};
 use switchyard_providers::bedrock::aws_time::{format_rfc3339, parse_amz_date};
 use switchyard_providers::bedrock::sigv4::{signature_headers_for, AwsCredentials, SERVICE};
 use switchyard_providers::bedrock::stream::frames::{event, exception};
 use switchyard_providers::{
-    Bedrock, BedrockParams, BedrockTarget, CallOptions, HttpClient, Provider,
+    Bedrock, BedrockParams, BedrockTarget, CallOptions, HttpClient, Provider, ProviderError,
 };
 
 const KEY_ID: &str = "AKIDSWITCHYARDTEST";
@@ -460,7 +462,11 @@ fn bedrock_with(params: BedrockParams<'_>, env: impl Fn(&str) -> Option<String>)
     Bedrock::new(target, HttpClient::new().unwrap()).unwrap()
 }
 
-async fn chat_concurrently(provider: &Arc<Bedrock>, count: usize) {
+/// `count` chats started at once, their outcomes in order.
+async fn chats_at_once(
+    provider: &Arc<Bedrock>,
+    count: usize,
+) -> Vec<Result<ChatCompletionResponse, ProviderError>> {
     let calls = (0..count).map(|_| {
         let provider = provider.clone();
         tokio::spawn(async move {
@@ -469,9 +475,16 @@ async fn chat_concurrently(provider: &Arc<Bedrock>, count: usize) {
                 .await
         })
     });
-    for call in futures::future::join_all(calls).await {
-        let response = call.unwrap().unwrap().body;
-        assert_eq!(response.choices[0].message.text(), "Guten Tag");
+    futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|call| call.unwrap().map(|answer| answer.body))
+        .collect()
+}
+
+async fn chat_concurrently(provider: &Arc<Bedrock>, count: usize) {
+    for outcome in chats_at_once(provider, count).await {
+        assert_eq!(outcome.unwrap().choices[0].message.text(), "Guten Tag");
     }
 }
 
@@ -825,4 +838,31 @@ async fn container_credentials_with_their_authorization_token_sign_bedrock_calls
             .count(),
         0
     );
+}
+
+/// Callers waiting while the instance metadata service refuses share that refusal instead of
+/// each asking again in turn.
+#[tokio::test]
+async fn concurrent_callers_share_one_refusal() {
+    let (base, log) = serve(imds_then_bedrock(false, Duration::from_secs(3600))).await;
+    let provider = Arc::new(bedrock_in_env(
+        &base,
+        vec![
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", base.clone()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/no/such/file".to_owned()),
+        ],
+    ));
+    for outcome in chats_at_once(&provider, 4).await {
+        let error = outcome.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UpstreamAuthentication, "{error}");
+        assert!(error.to_string().contains("no IAM role"), "{error}");
+    }
+    assert_eq!(count(&log, "PUT", "/latest/api/token"), 1);
+    // A later call asks again.
+    let error = provider
+        .chat(&chat(MODEL, 100), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), 401);
+    assert_eq!(count(&log, "PUT", "/latest/api/token"), 2);
 }

@@ -38,7 +38,7 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -377,6 +377,17 @@ pub struct TemporarySession {
     cached: Mutex<Option<Assumed>>,
     /// Held while one caller asks the issuer; the others wait on it and reuse the result.
     renewing: tokio::sync::Mutex<()>,
+    /// The last refusal, given to the callers that were already waiting for it instead of
+    /// each asking again: where there is no instance metadata service, concurrent calls then
+    /// share one connect timeout rather than queue for one each.
+    refused: Mutex<Option<Refusal>>,
+}
+
+#[derive(Debug)]
+struct Refusal {
+    at: Instant,
+    status: u16,
+    message: String,
 }
 
 /// An error about obtaining credentials. Refusals (bad signature, role not assumable, token
@@ -473,6 +484,7 @@ impl CredentialSource {
             issuer,
             cached: Mutex::new(None),
             renewing: tokio::sync::Mutex::new(()),
+            refused: Mutex::new(None),
         }))
     }
 
@@ -490,6 +502,26 @@ impl CredentialSource {
 }
 
 impl TemporarySession {
+    /// The refusal that came while a caller waited since `since`, if one did.
+    fn refused_since(&self, since: Instant, provider: &'static str) -> Option<ProviderError> {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused
+            .as_ref()
+            .filter(|refusal| refusal.at >= since)
+            .map(|refusal| {
+                let message = refusal.message.clone();
+                ProviderError::from_upstream(
+                    provider,
+                    refusal.status,
+                    message,
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            })
+    }
+
     fn fresh(&self) -> Option<AwsCredentials> {
         let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         cached
@@ -506,14 +538,31 @@ impl TemporarySession {
         if let Some(credentials) = self.fresh() {
             return Ok(credentials);
         }
+        let waiting_since = Instant::now();
         let _renewing = self.renewing.lock().await;
-        // Another caller may have renewed them while this one waited.
+        // Another caller may have renewed them (or been refused) while this one waited.
         if let Some(credentials) = self.fresh() {
             return Ok(credentials);
         }
-        let (credentials, expires) = match &self.issuer {
-            Issuer::Sts(exchange) => exchange.call(provider, timeout).await?,
-            Issuer::Endpoint(fetcher) => fetcher.fetch(provider, timeout).await?,
+        if let Some(refusal) = self.refused_since(waiting_since, provider) {
+            return Err(refusal);
+        }
+        let issued = match &self.issuer {
+            Issuer::Sts(exchange) => exchange.call(provider, timeout).await,
+            Issuer::Endpoint(fetcher) => fetcher.fetch(provider, timeout).await,
+        };
+        let (credentials, expires) = match issued {
+            Ok(issued) => issued,
+            Err(error) => {
+                if let ProviderError::Upstream(failure) = &error {
+                    *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(Refusal {
+                        at: Instant::now(),
+                        status: failure.status,
+                        message: failure.message.clone(),
+                    });
+                }
+                return Err(error);
+            }
         };
         let renew_at = expires
             .checked_sub(RENEW_MARGIN)
