@@ -3,7 +3,9 @@
 //! the known secret and comparing) and answers Converse and ConverseStream (real
 //! event-stream frames), and an STS endpoint that checks the signature of `AssumeRole` calls
 //! (and that `AssumeRoleWithWebIdentity` calls are unsigned and carry the expected token) and
-//! issues temporary credentials the runtime mock then accepts.
+//! issues temporary credentials the runtime mock then accepts; likewise a container
+//! credentials endpoint (which checks the `Authorization` header) and an EC2 instance metadata
+//! service (IMDSv2: nothing without a session token obtained by `PUT`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,16 +33,26 @@ const TEMP_SECRET: &str = "temporary/secret";
 const TEMP_TOKEN: &str = "FwoGZXIvYXdzE+e2e/session==";
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/switchyard-e2e";
 const SESSION_NAME: &str = "e2e-session";
+/// What the container endpoint and the instance metadata service hand out.
+const SERVED_KEY_ID: &str = "ASIAE2ESERVED";
+const SERVED_SECRET: &str = "served/e2e+secret";
+const SERVED_TOKEN: &str = "IQoJe2e/served+session==";
+/// The `Authorization` the container endpoint expects.
+const CONTAINER_TOKEN: &str = "e2e-pod-identity-token";
+const IMDS_SESSION_TOKEN: &str = "e2e-imds-session-token";
 /// The web identity token the STS mock accepts (for [`ROLE_ARN`], as [`SESSION_NAME`]).
 const OIDC_TOKEN: &str =
     "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZTJlIn0.c2ln";
 
-/// The mock's state: STS calls answered (`AssumeRole`, `AssumeRoleWithWebIdentity`) and the
-/// key id that signed each runtime call.
+/// The mock's state: STS calls answered (`AssumeRole`, `AssumeRoleWithWebIdentity`),
+/// credentials served (container endpoint, instance metadata), and the key id that signed each
+/// runtime call.
 #[derive(Clone, Default)]
 struct Seen {
     sts_calls: Arc<AtomicUsize>,
     web_identity_calls: Arc<AtomicUsize>,
+    container_fetches: Arc<AtomicUsize>,
+    imds_fetches: Arc<AtomicUsize>,
     runtime_signers: Arc<Mutex<Vec<String>>>,
 }
 
@@ -75,6 +87,7 @@ fn signature_is_valid(request: &RawRequest) -> bool {
     let (secret, session_token) = match key_id {
         KEY_ID => (SECRET, None),
         TEMP_KEY_ID => (TEMP_SECRET, Some(TEMP_TOKEN)),
+        SERVED_KEY_ID => (SERVED_SECRET, Some(SERVED_TOKEN)),
         _ => return false,
     };
     if request
@@ -175,7 +188,70 @@ fn temporary_credentials(action: &str) -> RawReply {
     )
 }
 
+/// The JSON the container endpoint and IMDS answer, valid for an hour.
+fn served_credentials() -> RawReply {
+    let expiration = format_rfc3339(SystemTime::now() + Duration::from_secs(3600)).unwrap();
+    let body = json!({
+        "Code": "Success",
+        "Type": "AWS-HMAC",
+        "AccessKeyId": SERVED_KEY_ID,
+        "SecretAccessKey": SERVED_SECRET,
+        "Token": SERVED_TOKEN,
+        "Expiration": expiration,
+    });
+    RawReply::new(200, "application/json", body.to_string())
+}
+
+/// The container credentials endpoint at `/container-credentials`: only with the expected
+/// `Authorization`.
+fn container_credentials(request: &RawRequest, seen: &Seen) -> RawReply {
+    if request.headers.get("authorization").map(String::as_str) != Some(CONTAINER_TOKEN) {
+        let refusal = json!({"code": "AccessDenied", "message": "bad authorization token"});
+        return RawReply::new(401, "application/json", refusal.to_string());
+    }
+    seen.container_fetches.fetch_add(1, Ordering::SeqCst);
+    served_credentials()
+}
+
+/// IMDSv2 under `/latest/`: a session token for a `PUT` with a lifetime; every read without
+/// it refused; the instance profile's role is `e2e-instance-role`.
+fn instance_metadata(request: &RawRequest, seen: &Seen) -> RawReply {
+    let text = |status: u16, body: &str| RawReply::new(status, "text/plain", body.to_owned());
+    if request.target == "/latest/api/token" {
+        let asks_lifetime = request
+            .headers
+            .contains_key("x-aws-ec2-metadata-token-ttl-seconds");
+        return if request.method == "PUT" && asks_lifetime {
+            text(200, IMDS_SESSION_TOKEN)
+        } else {
+            text(400, "Bad Request")
+        };
+    }
+    if request
+        .headers
+        .get("x-aws-ec2-metadata-token")
+        .map(String::as_str)
+        != Some(IMDS_SESSION_TOKEN)
+    {
+        return text(401, "Unauthorized");
+    }
+    match request.target.as_str() {
+        "/latest/meta-data/iam/security-credentials/" => text(200, "e2e-instance-role"),
+        "/latest/meta-data/iam/security-credentials/e2e-instance-role" => {
+            seen.imds_fetches.fetch_add(1, Ordering::SeqCst);
+            served_credentials()
+        }
+        _ => text(404, "Not Found"),
+    }
+}
+
 fn answer(request: &RawRequest, seen: &Seen) -> RawReply {
+    if request.target == "/container-credentials" {
+        return container_credentials(request, seen);
+    }
+    if request.target.starts_with("/latest/") {
+        return instance_metadata(request, seen);
+    }
     if request.method == "POST" && request.target == "/" {
         return if request
             .body
@@ -542,4 +618,65 @@ general_settings:
     // The token never reaches a client.
     let (_, _, info) = send_json(gateway.get("/model/info")).await;
     assert!(!info.to_string().contains(OIDC_TOKEN), "{info}");
+}
+
+/// `times` chats with `nova`, each answered.
+async fn say_hi_ok(gateway: &Gateway, times: usize) {
+    for _ in 0..times {
+        let (status, _, reply) = say_hi(gateway, "nova").await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        chat_ok(&reply);
+    }
+}
+
+/// No credentials configured anywhere but the environment's HTTP services: first a container
+/// endpoint (EKS Pod Identity style, with its token file), which wins over the instance
+/// metadata service also offered; then, without it, the instance metadata service (IMDSv2).
+/// Either's temporary credentials sign the Bedrock calls, fetched once for all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_signs_with_container_or_instance_profile_credentials() {
+    let (base, seen) = start_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("eks-pod-identity-token");
+    std::fs::write(&token_file, CONTAINER_TOKEN).unwrap();
+    let token_file = token_file.display().to_string();
+    let container_uri = format!("{base}/container-credentials");
+    let config = format!(
+        r#"
+model_list:
+  - model_name: nova
+    litellm_params:
+      model: bedrock/amazon.nova-lite-v1:0
+      api_base: {base}
+      aws_region_name: {REGION}
+router_settings:
+  num_retries: 0
+  disable_cooldowns: true
+general_settings:
+  master_key: {MASTER_KEY}
+"#
+    );
+    // Nothing from a credentials file the machine running the tests may have.
+    let no_file = ("AWS_SHARED_CREDENTIALS_FILE", "/no/such/credentials");
+    let imds = ("AWS_EC2_METADATA_SERVICE_ENDPOINT", base.as_str());
+    let in_container = Gateway::start_with(
+        &config,
+        &[],
+        &[
+            no_file,
+            imds,
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &container_uri),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_file),
+        ],
+    );
+    say_hi_ok(&in_container, 3).await;
+    assert_eq!(seen.container_fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(seen.imds_fetches.load(Ordering::SeqCst), 0);
+    drop(in_container);
+
+    let on_ec2 = Gateway::start_with(&config, &[], &[no_file, imds]);
+    say_hi_ok(&on_ec2, 3).await;
+    assert_eq!(seen.imds_fetches.load(Ordering::SeqCst), 1);
+    let signers = seen.runtime_signers.lock().unwrap().clone();
+    assert_eq!(signers, vec![SERVED_KEY_ID; 6]);
 }

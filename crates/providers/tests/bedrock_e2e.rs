@@ -1,7 +1,9 @@
 //! The Bedrock adapter end to end against a local mock that verifies each request's SigV4
 //! signature (by signing the received request again with the known secret and comparing) and
 //! answers like Converse, ConverseStream and InvokeModel, and an STS mock that exchanges a web
-//! identity token (and, for a role chain, signed `AssumeRole` calls) for temporary credentials.
+//! identity token (and, for a role chain, signed `AssumeRole` calls) for temporary credentials,
+//! and mocks of the EC2 instance metadata service (IMDSv2: no read without a session token) and
+//! of a container credentials endpoint (no answer without the expected `Authorization`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,12 +15,14 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use support::{serve, Received, Reply};
-use switchyard_llm_types::{ChatCompletionRequest, EmbeddingRequest, ErrorClass, ErrorKind};
+use switchyard_llm_types::{
+    ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest, ErrorClass, ErrorKind,
+};
 use switchyard_providers::bedrock::aws_time::{format_rfc3339, parse_amz_date};
 use switchyard_providers::bedrock::sigv4::{signature_headers_for, AwsCredentials, SERVICE};
 use switchyard_providers::bedrock::stream::frames::{event, exception};
 use switchyard_providers::{
-    Bedrock, BedrockParams, BedrockTarget, CallOptions, HttpClient, Provider,
+    Bedrock, BedrockParams, BedrockTarget, CallOptions, HttpClient, Provider, ProviderError,
 };
 
 const KEY_ID: &str = "AKIDSWITCHYARDTEST";
@@ -458,7 +462,11 @@ fn bedrock_with(params: BedrockParams<'_>, env: impl Fn(&str) -> Option<String>)
     Bedrock::new(target, HttpClient::new().unwrap()).unwrap()
 }
 
-async fn chat_concurrently(provider: &Arc<Bedrock>, count: usize) {
+/// `count` chats started at once, their outcomes in order.
+async fn chats_at_once(
+    provider: &Arc<Bedrock>,
+    count: usize,
+) -> Vec<Result<ChatCompletionResponse, ProviderError>> {
     let calls = (0..count).map(|_| {
         let provider = provider.clone();
         tokio::spawn(async move {
@@ -467,9 +475,16 @@ async fn chat_concurrently(provider: &Arc<Bedrock>, count: usize) {
                 .await
         })
     });
-    for call in futures::future::join_all(calls).await {
-        let response = call.unwrap().unwrap().body;
-        assert_eq!(response.choices[0].message.text(), "Guten Tag");
+    futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|call| call.unwrap().map(|answer| answer.body))
+        .collect()
+}
+
+async fn chat_concurrently(provider: &Arc<Bedrock>, count: usize) {
+    for outcome in chats_at_once(provider, count).await {
+        assert_eq!(outcome.unwrap().choices[0].message.text(), "Guten Tag");
     }
 }
 
@@ -567,4 +582,287 @@ async fn rejected_or_missing_web_identity_tokens_are_authentication_errors() {
         .unwrap()
         .iter()
         .all(|request| request.target == "/"));
+}
+
+const IMDS_ROLE: &str = "bedrock-instance-role";
+const IMDS_SESSION_TOKEN: &str = "AQAEAimds-session-token==";
+const CONTAINER_TOKEN: &str = "container-authorization-token";
+
+/// What the instance metadata service and the container endpoint hand out.
+fn served_credentials() -> AwsCredentials {
+    keys(
+        "ASIASERVED",
+        "served/secret+key",
+        "IQoJb3JpZ2luX2VjEServed+token/==",
+    )
+}
+
+/// The JSON both services answer, with credentials valid for `lifetime`.
+fn served_json(lifetime: Duration) -> Value {
+    let issued = served_credentials();
+    json!({
+        "Code": "Success",
+        "LastUpdated": format_rfc3339(SystemTime::now()).unwrap(),
+        "Type": "AWS-HMAC",
+        "AccessKeyId": issued.access_key_id,
+        "SecretAccessKey": issued.secret_access_key,
+        "Token": issued.session_token,
+        "Expiration": format_rfc3339(SystemTime::now() + lifetime).unwrap(),
+    })
+}
+
+/// IMDSv2 under `/latest/`: a session token only for a `PUT` that asks for a lifetime, every
+/// read refused without that token; the role list names [`IMDS_ROLE`] (or nothing, with
+/// `role: false`), whose credentials last `lifetime`. Everything else is Bedrock, which must
+/// be signed by the served credentials.
+fn imds_then_bedrock(role: bool, lifetime: Duration) -> impl Fn(&Received) -> Reply {
+    move |request: &Received| {
+        if !request.target.starts_with("/latest/") {
+            return bedrock_answer(request, &served_credentials());
+        }
+        let unauthorized = Reply::bytes(401, "text/plain", "Unauthorized");
+        if request.target == "/latest/api/token" {
+            let ttl = request
+                .headers
+                .get("x-aws-ec2-metadata-token-ttl-seconds")
+                .and_then(|ttl| ttl.parse::<u32>().ok());
+            return match (request.method.as_str(), ttl) {
+                ("PUT", Some(1..=21600)) => Reply::bytes(200, "text/plain", IMDS_SESSION_TOKEN),
+                ("PUT", _) => Reply::bytes(400, "text/plain", "Bad Request"),
+                _ => Reply::bytes(405, "text/plain", "Method Not Allowed"),
+            };
+        }
+        if request.method != "GET"
+            || request
+                .headers
+                .get("x-aws-ec2-metadata-token")
+                .map(String::as_str)
+                != Some(IMDS_SESSION_TOKEN)
+        {
+            return unauthorized;
+        }
+        let roles = "/latest/meta-data/iam/security-credentials/";
+        match request.target.strip_prefix(roles) {
+            Some("") if role => Reply::bytes(200, "text/plain", IMDS_ROLE),
+            Some(name) if role && name == IMDS_ROLE => Reply::json(200, &served_json(lifetime)),
+            _ => Reply::bytes(404, "text/html", "<html>404 - Not Found</html>"),
+        }
+    }
+}
+
+/// A deployment with nothing configured, on a machine whose environment is `pairs`.
+fn bedrock_in_env(base: &str, pairs: Vec<(&'static str, String)>) -> Bedrock {
+    let params = BedrockParams {
+        api_base: Some(base),
+        aws_region_name: Some(REGION),
+        ..BedrockParams::default()
+    };
+    let env = move |name: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+    };
+    bedrock_with(params, env)
+}
+
+fn count(log: &support::Log, method: &str, target: &str) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|request| request.method == method && request.target == target)
+        .count()
+}
+
+/// On EC2 with an instance profile: one IMDSv2 exchange (token, role name, credentials) serves
+/// concurrent calls, all signed with the role's temporary credentials and session token.
+#[tokio::test]
+async fn instance_profile_credentials_from_imdsv2_sign_bedrock_calls() {
+    let (base, log) = serve(imds_then_bedrock(true, Duration::from_secs(6 * 3600))).await;
+    let provider = Arc::new(bedrock_in_env(
+        &base,
+        vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", base.clone())],
+    ));
+    chat_concurrently(&provider, 4).await;
+    assert_eq!(count(&log, "PUT", "/latest/api/token"), 1);
+    let credentials_path = format!("/latest/meta-data/iam/security-credentials/{IMDS_ROLE}");
+    assert_eq!(count(&log, "GET", &credentials_path), 1);
+    // Every metadata read carried the session token (the mock refuses the others).
+    assert!(log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|request| request.target.starts_with("/latest/meta-data/"))
+        .all(|request| request.headers["x-aws-ec2-metadata-token"] == IMDS_SESSION_TOKEN));
+}
+
+/// Credentials that expire within the renewal margin are fetched again for the next call.
+#[tokio::test]
+async fn instance_credentials_near_their_expiry_are_fetched_again() {
+    let (base, log) = serve(imds_then_bedrock(true, Duration::from_secs(60))).await;
+    let provider = Arc::new(bedrock_in_env(
+        &base,
+        vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", base.clone())],
+    ));
+    chat_concurrently(&provider, 1).await;
+    chat_concurrently(&provider, 1).await;
+    assert_eq!(count(&log, "PUT", "/latest/api/token"), 2);
+}
+
+/// No instance metadata service (nothing listens), or one without a role: an authentication
+/// error that lists every place the chain looked at, and no Bedrock call.
+#[tokio::test]
+async fn no_instance_credentials_is_an_error_naming_every_place_looked_at() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let (base, log) = serve(imds_then_bedrock(false, Duration::from_secs(3600))).await;
+    for (imds, reason) in [
+        (closed.as_str(), "Connection"),
+        (base.as_str(), "no IAM role"),
+    ] {
+        let provider = bedrock_in_env(
+            &base,
+            vec![
+                ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.to_owned()),
+                ("AWS_SHARED_CREDENTIALS_FILE", "/no/such/file".to_owned()),
+            ],
+        );
+        let error = provider
+            .chat(&chat(MODEL, 100), &CallOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UpstreamAuthentication, "{error}");
+        assert_eq!(error.status(), 401);
+        let message = error.to_string();
+        for place in [
+            "aws_access_key_id",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "shared credentials file",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            imds,
+            reason,
+        ] {
+            assert!(message.contains(place), "{place}: {message}");
+        }
+    }
+    assert!(log
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|request| request.target.starts_with("/latest/")));
+}
+
+/// A container credentials endpoint that answers only the expected `Authorization` header; the
+/// instance metadata service (also offered) must not be asked.
+fn container_then_bedrock() -> impl Fn(&Received) -> Reply {
+    move |request: &Received| {
+        if request.target.starts_with("/latest/") {
+            return Reply::json(500, &json!({"message": "IMDS must not be asked"}));
+        }
+        if request.target != "/v1/credentials" {
+            return bedrock_answer(request, &served_credentials());
+        }
+        if request.method != "GET"
+            || request.headers.get("authorization").map(String::as_str) != Some(CONTAINER_TOKEN)
+        {
+            return Reply::json(
+                401,
+                &json!({"code": "AccessDenied", "message": "invalid authorization token"}),
+            );
+        }
+        Reply::json(200, &served_json(Duration::from_secs(3600)))
+    }
+}
+
+/// EKS Pod Identity / ECS: `AWS_CONTAINER_CREDENTIALS_FULL_URI` with the authorization token
+/// given directly or in a file (the file wins); one fetch serves concurrent calls.
+#[tokio::test]
+async fn container_credentials_with_their_authorization_token_sign_bedrock_calls() {
+    let (base, log) = serve(container_then_bedrock()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("eks-pod-identity-token");
+    std::fs::write(&token_file, format!("{CONTAINER_TOKEN}\n")).unwrap();
+    let full_uri = format!("{base}/v1/credentials");
+    let common = vec![
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.clone()),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", base.clone()),
+    ];
+    let with_token = [
+        common.clone(),
+        vec![(
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            CONTAINER_TOKEN.to_owned(),
+        )],
+    ]
+    .concat();
+    let with_file = [
+        common.clone(),
+        vec![
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "stale".to_owned()),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.display().to_string(),
+            ),
+        ],
+    ]
+    .concat();
+    for env in [with_token, with_file] {
+        let provider = Arc::new(bedrock_in_env(&base, env));
+        chat_concurrently(&provider, 3).await;
+    }
+    assert_eq!(count(&log, "GET", "/v1/credentials"), 2);
+
+    // A wrong token: the endpoint's refusal is an authentication error naming it.
+    let wrong = [
+        common,
+        vec![("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong".to_owned())],
+    ]
+    .concat();
+    let error = bedrock_in_env(&base, wrong)
+        .chat(&chat(MODEL, 100), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UpstreamAuthentication, "{error}");
+    assert!(
+        error.to_string().contains(&full_uri) && error.to_string().contains("AccessDenied"),
+        "{error}"
+    );
+    assert_eq!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|request| request.target.starts_with("/latest/"))
+            .count(),
+        0
+    );
+}
+
+/// Callers waiting while the instance metadata service refuses share that refusal instead of
+/// each asking again in turn.
+#[tokio::test]
+async fn concurrent_callers_share_one_refusal() {
+    let (base, log) = serve(imds_then_bedrock(false, Duration::from_secs(3600))).await;
+    let provider = Arc::new(bedrock_in_env(
+        &base,
+        vec![
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", base.clone()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/no/such/file".to_owned()),
+        ],
+    ));
+    for outcome in chats_at_once(&provider, 4).await {
+        let error = outcome.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UpstreamAuthentication, "{error}");
+        assert!(error.to_string().contains("no IAM role"), "{error}");
+    }
+    assert_eq!(count(&log, "PUT", "/latest/api/token"), 1);
+    // A later call asks again.
+    let error = provider
+        .chat(&chat(MODEL, 100), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), 401);
+    assert_eq!(count(&log, "PUT", "/latest/api/token"), 2);
 }

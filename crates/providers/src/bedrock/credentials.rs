@@ -10,10 +10,17 @@
 //!    not signed (the token is the proof). The file is read again at every exchange, since
 //!    Kubernetes rotates the token it projects there;
 //! 5. `AWS_PROFILE`: that profile of the shared credentials file;
-//! 6. the `default` profile of the shared credentials file, when there is one.
+//! 6. the `default` profile of the shared credentials file, when there is one;
+//! 7. the container credentials endpoint (ECS task roles, EKS Pod Identity):
+//!    `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or `AWS_CONTAINER_CREDENTIALS_FULL_URI`;
+//! 8. the EC2 instance metadata service (the instance profile's role), unless
+//!    `AWS_EC2_METADATA_DISABLED` is `true`.
 //!
 //! The shared credentials file is `AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`;
-//! it is read once, when the configuration is loaded.
+//! it is read once, when the configuration is loaded. Steps 7 and 8 are HTTP services of the
+//! environment ([`super::credential_endpoints`]), asked when a call first needs credentials:
+//! whether the instance metadata service is there is only known by asking it, so a chain with
+//! nothing before it ends there, and the call's error lists every place looked at.
 //!
 //! A deployment's own `aws_web_identity_token` (with `aws_role_name`, and `aws_session_name`)
 //! replaces that chain: the token is exchanged for `aws_role_name`'s credentials.
@@ -24,18 +31,22 @@
 //! they sign the `AssumeRole` call (a role chain).
 //!
 //! STS calls go to `aws_sts_endpoint`, else `AWS_STS_ENDPOINT`, else
-//! `https://sts.{region}.amazonaws.com`. Temporary credentials are cached until five minutes
-//! before they expire; when they must be renewed, concurrent callers wait for one STS call
-//! instead of each making their own.
+//! `https://sts.{region}.amazonaws.com`. Temporary credentials (from STS, the container
+//! endpoint or the instance metadata service) are cached until five minutes before they
+//! expire; when they must be renewed, concurrent callers wait for one request instead of each
+//! making their own.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue, StatusCode};
 
 use super::aws_time::parse_rfc3339;
+use super::credential_endpoints::{
+    ContainerEndpoint, CredentialEndpoint, CredentialFetcher, InstanceMetadata,
+};
 use super::sigv4::{signature_headers_for, AwsCredentials};
 use crate::http::transport_error;
 use crate::{HttpClient, ProviderError};
@@ -62,6 +73,8 @@ pub enum BaseCredentials {
     Keys(AwsCredentials),
     /// A web identity token to exchange for a role's temporary credentials.
     WebIdentity(WebIdentityParams),
+    /// An HTTP service of the environment that hands out a role's temporary credentials.
+    Endpoint(CredentialEndpoint),
 }
 
 /// An STS `AssumeRoleWithWebIdentity` exchange.
@@ -131,7 +144,38 @@ pub fn resolve_base(
     if let Some(profile) = env("AWS_PROFILE").filter(|profile| !profile.is_empty()) {
         return keys(profile_credentials(&profile, env, true));
     }
-    keys(profile_credentials("default", env, false))
+    if let Some(found) = profile_credentials("default", env, false)? {
+        return Ok(Some(BaseCredentials::Keys(found)));
+    }
+    if let Some(container) = ContainerEndpoint::from_env(env)? {
+        let endpoint = CredentialEndpoint::Container(container);
+        return Ok(Some(BaseCredentials::Endpoint(endpoint)));
+    }
+    Ok(InstanceMetadata::from_env(env)?
+        .map(|imds| BaseCredentials::Endpoint(CredentialEndpoint::InstanceMetadata(imds))))
+}
+
+/// Every place the chain looks before the instance metadata service, for the error that says
+/// none of them had credentials.
+const PLACES_BEFORE_INSTANCE_METADATA: &str =
+    "aws_access_key_id/aws_secret_access_key, aws_profile_name, aws_web_identity_token with \
+     aws_role_name, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_WEB_IDENTITY_TOKEN_FILE with \
+     AWS_ROLE_ARN, AWS_PROFILE, the default profile of the shared credentials file \
+     (AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials), \
+     AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI";
+
+/// "No credentials anywhere", listing every place looked at; `instance_metadata` says how the
+/// last one, the instance metadata service, failed.
+pub fn no_credentials_message(instance_metadata: &str) -> String {
+    format!(
+        "no AWS credentials: none in {PLACES_BEFORE_INSTANCE_METADATA}, nor from \
+         {instance_metadata}"
+    )
+}
+
+/// [`no_credentials_message`] for a chain that ends before the instance metadata service.
+pub fn no_credentials_imds_disabled() -> String {
+    no_credentials_message("the EC2 instance metadata service (AWS_EC2_METADATA_DISABLED is true)")
 }
 
 fn keys(found: Result<Option<AwsCredentials>, String>) -> Result<Option<BaseCredentials>, String> {
@@ -269,8 +313,8 @@ struct Assumed {
 #[derive(Debug)]
 pub enum CredentialSource {
     Static(AwsCredentials),
-    /// Temporary credentials from STS, renewed before they expire.
-    Sts(Box<StsSession>),
+    /// Temporary credentials, renewed before they expire.
+    Temporary(Box<TemporarySession>),
 }
 
 /// The STS call that issues a session's credentials.
@@ -301,28 +345,84 @@ impl StsCall {
     }
 }
 
-/// Temporary credentials from one STS call, renewed before they expire.
-pub struct StsSession {
+/// One STS call and where it goes.
+struct StsExchange {
     call: StsCall,
     endpoint: reqwest::Url,
     region: String,
     client: HttpClient,
-    cached: Mutex<Option<Assumed>>,
-    /// Held while one caller calls STS; the others wait on it and reuse the result.
-    renewing: tokio::sync::Mutex<()>,
 }
 
-impl std::fmt::Debug for StsSession {
+impl std::fmt::Debug for StsExchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StsSession")
+        f.debug_struct("StsExchange")
             .field("call", &self.call)
             .field("endpoint", &self.endpoint.as_str())
             .finish_non_exhaustive()
     }
 }
 
-fn sts_error(provider: &'static str, status: u16, message: String) -> ProviderError {
+/// Who issues a session's temporary credentials.
+#[derive(Debug)]
+enum Issuer {
+    Sts(StsExchange),
+    /// The container credentials endpoint or the instance metadata service.
+    Endpoint(CredentialFetcher),
+}
+
+/// Temporary credentials from one issuer, renewed before they expire.
+#[derive(Debug)]
+pub struct TemporarySession {
+    issuer: Issuer,
+    cached: Mutex<Option<Assumed>>,
+    /// Held while one caller asks the issuer; the others wait on it and reuse the result.
+    renewing: tokio::sync::Mutex<()>,
+    /// The last refusal, given to the callers that were already waiting for it instead of
+    /// each asking again: where there is no instance metadata service, concurrent calls then
+    /// share one connect timeout rather than queue for one each.
+    refused: Mutex<Option<Refusal>>,
+}
+
+#[derive(Debug)]
+struct Refusal {
+    at: Instant,
+    status: u16,
+    message: String,
+}
+
+/// An error about obtaining credentials. Refusals (bad signature, role not assumable, token
+/// rejected, no credentials there) are the deployment's credential problem: authentication
+/// errors whatever status the issuer used; only throttling and outages keep their meaning.
+pub fn credential_error(provider: &'static str, status: u16, message: String) -> ProviderError {
+    let status = match status {
+        429 => 429,
+        500..=599 => 503,
+        _ => 401,
+    };
     ProviderError::from_upstream(provider, status, message, None, None, None, None)
+}
+
+/// Sends `request` and reads its whole answer, each within `timeout`.
+pub async fn send_within(
+    provider: &'static str,
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<(StatusCode, Bytes), ProviderError> {
+    let timed_out = || ProviderError::Timeout {
+        provider,
+        after: timeout,
+    };
+    let response = match tokio::time::timeout(timeout, request.send()).await {
+        Err(_) => return Err(timed_out()),
+        Ok(Err(error)) => return Err(transport_error(provider, error, timeout)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    match tokio::time::timeout(timeout, response.bytes()).await {
+        Ok(Ok(bytes)) => Ok((status, bytes)),
+        Ok(Err(error)) => Err(transport_error(provider, error, timeout)),
+        Err(_) => Err(timed_out()),
+    }
 }
 
 impl CredentialSource {
@@ -335,26 +435,24 @@ impl CredentialSource {
         region: &str,
         client: HttpClient,
     ) -> Result<Self, String> {
-        let session = |call: StsCall| -> Result<Self, String> {
+        let sts = |call: StsCall| -> Result<Self, String> {
             let endpoint = reqwest::Url::parse(sts_endpoint)
                 .map_err(|error| format!("invalid aws_sts_endpoint {sts_endpoint:?}: {error}"))?;
-            Ok(Self::Sts(Box::new(StsSession {
+            Ok(Self::temporary(Issuer::Sts(StsExchange {
                 call,
                 endpoint,
                 region: region.to_owned(),
                 client: client.clone(),
-                cached: Mutex::new(None),
-                renewing: tokio::sync::Mutex::new(()),
             })))
         };
         match (base, role) {
             (BaseCredentials::Keys(keys), None) => Ok(Self::Static(keys)),
-            (BaseCredentials::Keys(keys), Some(role)) => session(StsCall::AssumeRole {
+            (BaseCredentials::Keys(keys), Some(role)) => sts(StsCall::AssumeRole {
                 signer: Self::Static(keys),
                 role,
             }),
             (BaseCredentials::WebIdentity(web_identity), None) => {
-                session(StsCall::WebIdentity(web_identity))
+                sts(StsCall::WebIdentity(web_identity))
             }
             // The web identity is that role already: no second hop, under the session name
             // the deployment asked for.
@@ -362,16 +460,35 @@ impl CredentialSource {
                 if web_identity.role_arn == role.role_arn =>
             {
                 web_identity.session_name = role.session_name;
-                session(StsCall::WebIdentity(web_identity))
+                sts(StsCall::WebIdentity(web_identity))
             }
             (BaseCredentials::WebIdentity(web_identity), Some(role)) => {
-                let signer = session(StsCall::WebIdentity(web_identity))?;
-                session(StsCall::AssumeRole { signer, role })
+                let signer = sts(StsCall::WebIdentity(web_identity))?;
+                sts(StsCall::AssumeRole { signer, role })
+            }
+            (BaseCredentials::Endpoint(endpoint), role) => {
+                let served = Self::temporary(Issuer::Endpoint(CredentialFetcher::new(endpoint)?));
+                match role {
+                    None => Ok(served),
+                    Some(role) => sts(StsCall::AssumeRole {
+                        signer: served,
+                        role,
+                    }),
+                }
             }
         }
     }
 
-    /// Credentials valid now; `timeout` bounds each STS call.
+    fn temporary(issuer: Issuer) -> Self {
+        Self::Temporary(Box::new(TemporarySession {
+            issuer,
+            cached: Mutex::new(None),
+            renewing: tokio::sync::Mutex::new(()),
+            refused: Mutex::new(None),
+        }))
+    }
+
+    /// Credentials valid now; `timeout` bounds each request to an issuer.
     pub async fn credentials(
         &self,
         provider: &'static str,
@@ -379,12 +496,32 @@ impl CredentialSource {
     ) -> Result<AwsCredentials, ProviderError> {
         match self {
             Self::Static(credentials) => Ok(credentials.clone()),
-            Self::Sts(session) => session.credentials(provider, timeout).await,
+            Self::Temporary(session) => session.credentials(provider, timeout).await,
         }
     }
 }
 
-impl StsSession {
+impl TemporarySession {
+    /// The refusal that came while a caller waited since `since`, if one did.
+    fn refused_since(&self, since: Instant, provider: &'static str) -> Option<ProviderError> {
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused
+            .as_ref()
+            .filter(|refusal| refusal.at >= since)
+            .map(|refusal| {
+                let message = refusal.message.clone();
+                ProviderError::from_upstream(
+                    provider,
+                    refusal.status,
+                    message,
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            })
+    }
+
     fn fresh(&self) -> Option<AwsCredentials> {
         let cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         cached
@@ -401,12 +538,32 @@ impl StsSession {
         if let Some(credentials) = self.fresh() {
             return Ok(credentials);
         }
+        let waiting_since = Instant::now();
         let _renewing = self.renewing.lock().await;
-        // Another caller may have renewed them while this one waited.
+        // Another caller may have renewed them (or been refused) while this one waited.
         if let Some(credentials) = self.fresh() {
             return Ok(credentials);
         }
-        let (credentials, expires) = self.call_sts(provider, timeout).await?;
+        if let Some(refusal) = self.refused_since(waiting_since, provider) {
+            return Err(refusal);
+        }
+        let issued = match &self.issuer {
+            Issuer::Sts(exchange) => exchange.call(provider, timeout).await,
+            Issuer::Endpoint(fetcher) => fetcher.fetch(provider, timeout).await,
+        };
+        let (credentials, expires) = match issued {
+            Ok(issued) => issued,
+            Err(error) => {
+                if let ProviderError::Upstream(failure) = &error {
+                    *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(Refusal {
+                        at: Instant::now(),
+                        status: failure.status,
+                        message: failure.message.clone(),
+                    });
+                }
+                return Err(error);
+            }
+        };
         let renew_at = expires
             .checked_sub(RENEW_MARGIN)
             .filter(|at| *at > SystemTime::now())
@@ -418,7 +575,9 @@ impl StsSession {
         });
         Ok(credentials)
     }
+}
 
+impl StsExchange {
     /// The call's form (STS query API, form-encoded POST).
     async fn form(&self, provider: &'static str) -> Result<Vec<(&str, String)>, ProviderError> {
         let (role_arn, session_name) = match &self.call {
@@ -450,7 +609,7 @@ impl StsSession {
 
     /// One STS call: `AssumeRole` signed with the signer's (possibly themselves temporary)
     /// credentials, or `AssumeRoleWithWebIdentity` unsigned.
-    async fn call_sts(
+    async fn call(
         &self,
         provider: &'static str,
         timeout: Duration,
@@ -463,7 +622,7 @@ impl StsSession {
             .post(self.endpoint.clone())
             .header(http::header::CONTENT_TYPE, content_type);
         if let StsCall::AssumeRole { signer, .. } = &self.call {
-            // Boxed: the signer may itself be an STS session (a role chain).
+            // Boxed: the signer may itself be a temporary session (a role chain).
             let signing = Box::pin(signer.credentials(provider, timeout)).await?;
             let url = &self.endpoint;
             let host = match (url.host_str(), url.port()) {
@@ -481,7 +640,9 @@ impl StsSession {
                 body.as_bytes(),
                 SystemTime::now(),
             )
-            .map_err(|message| sts_error(provider, 400, message))?;
+            .map_err(|message| {
+                ProviderError::from_upstream(provider, 400, message, None, None, None, None)
+            })?;
             for (name, value) in signed {
                 if let (Ok(name), Ok(mut value)) = (
                     HeaderName::from_bytes(name.as_bytes()),
@@ -492,38 +653,14 @@ impl StsSession {
                 }
             }
         }
-        let response = match tokio::time::timeout(timeout, request.body(body).send()).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider,
-                    after: timeout,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(provider, error, timeout)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        let bytes = match tokio::time::timeout(timeout, response.bytes()).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(error)) => return Err(transport_error(provider, error, timeout)),
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider,
-                    after: timeout,
-                })
-            }
-        };
+        let (status, bytes) = send_within(provider, request.body(body), timeout).await?;
         let action = self.call.action();
         if !status.is_success() {
             let reason = xml_text(&bytes, "Message")
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect());
-            // STS refusals (bad signature, role not assumable, token rejected) are the
-            // deployment's credential problem: reported as authentication errors whatever
-            // status STS used.
-            let status = if status.as_u16() == 429 { 429 } else { 401 };
-            return Err(sts_error(
+            return Err(credential_error(
                 provider,
-                status,
+                status.as_u16(),
                 format!("STS {action} of {} failed: {reason}", self.call.role_arn()),
             ));
         }
@@ -542,7 +679,7 @@ async fn web_identity_token(
     let text = match token {
         WebIdentityToken::Given(token) => token.clone(),
         WebIdentityToken::File(path) => tokio::fs::read_to_string(path).await.map_err(|error| {
-            sts_error(
+            credential_error(
                 provider,
                 401,
                 format!(
@@ -555,7 +692,7 @@ async fn web_identity_token(
     };
     let token = text.trim();
     if token.is_empty() {
-        return Err(sts_error(
+        return Err(credential_error(
             provider,
             401,
             "the web identity token is empty".to_owned(),
@@ -630,6 +767,23 @@ mod tests {
         }
     }
 
+    /// The STS call behind a temporary source.
+    fn sts_call(source: &CredentialSource) -> &StsCall {
+        match source {
+            CredentialSource::Temporary(session) => match &session.issuer {
+                Issuer::Sts(exchange) => &exchange.call,
+                other => panic!("not STS: {other:?}"),
+            },
+            other => panic!("not temporary: {other:?}"),
+        }
+    }
+
+    /// Whether the source takes its credentials from an endpoint of the environment.
+    fn is_served(source: &CredentialSource) -> bool {
+        matches!(source, CredentialSource::Temporary(session)
+            if matches!(session.issuer, Issuer::Endpoint(_)))
+    }
+
     fn keys(found: BaseCredentials) -> AwsCredentials {
         match found {
             BaseCredentials::Keys(keys) => keys,
@@ -696,9 +850,11 @@ mod tests {
             key_of(none, &[home]).unwrap().as_deref(),
             Some("AKIDDEFAULT")
         );
-        // Nothing anywhere is "no credentials"; a named profile that is missing is an error.
+        // Nothing anywhere (instance metadata turned off) is "no credentials"; a named profile
+        // that is missing is an error.
         let nowhere = ("AWS_SHARED_CREDENTIALS_FILE", "/no/such/file".to_owned());
-        assert_eq!(key_of(none, std::slice::from_ref(&nowhere)).unwrap(), None);
+        let imds_off = ("AWS_EC2_METADATA_DISABLED", "true".to_owned());
+        assert_eq!(key_of(none, &[nowhere.clone(), imds_off]).unwrap(), None);
         let missing = CredentialParams {
             aws_profile_name: Some("nobody"),
             ..Default::default()
@@ -767,6 +923,100 @@ mod tests {
     }
 
     #[test]
+    fn container_and_instance_metadata_come_last_in_that_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        std::fs::write(&file, FILE).unwrap();
+        let shared = ("AWS_SHARED_CREDENTIALS_FILE", file.display().to_string());
+        let no_file = ("AWS_SHARED_CREDENTIALS_FILE", "/no/such/file".to_owned());
+        let full_uri = (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://127.0.0.1:9/creds".to_owned(),
+        );
+        let imds = (
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            "http://127.0.0.1:10".to_owned(),
+        );
+        let none = CredentialParams::default();
+        let found = |env: &[(&str, String)]| resolve_base(none, &env_of(env));
+        let describe = |env: &[(&str, String)]| match found(env) {
+            Ok(Some(BaseCredentials::Keys(keys))) => format!("keys {}", keys.access_key_id),
+            Ok(Some(BaseCredentials::WebIdentity(_))) => "web identity".to_owned(),
+            Ok(Some(BaseCredentials::Endpoint(CredentialEndpoint::Container(container)))) => {
+                format!("container {}", container.url)
+            }
+            Ok(Some(BaseCredentials::Endpoint(CredentialEndpoint::InstanceMetadata(imds)))) => {
+                format!("imds {}", imds.endpoint)
+            }
+            Ok(None) => "none".to_owned(),
+            Err(error) => format!("error {error}"),
+        };
+        // Everything before them wins: the default profile, keys and web identity in the
+        // environment.
+        assert_eq!(
+            describe(&[shared, full_uri.clone(), imds.clone()]),
+            "keys AKIDDEFAULT"
+        );
+        let env_keys = [
+            ("AWS_ACCESS_KEY_ID", "AKIDENV".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "s".to_owned()),
+            full_uri.clone(),
+        ];
+        assert_eq!(describe(&env_keys), "keys AKIDENV");
+        let irsa = [
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/token".to_owned()),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/pod".to_owned()),
+            full_uri.clone(),
+        ];
+        assert_eq!(describe(&irsa), "web identity");
+        // The container endpoint before the instance metadata service.
+        assert_eq!(
+            describe(&[no_file.clone(), full_uri.clone(), imds.clone()]),
+            "container http://127.0.0.1:9/creds"
+        );
+        let ecs = (
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/task".to_owned(),
+        );
+        assert_eq!(
+            describe(&[no_file.clone(), ecs, full_uri]),
+            "container http://169.254.170.2/v2/credentials/task"
+        );
+        assert_eq!(
+            describe(&[no_file.clone(), imds.clone()]),
+            "imds http://127.0.0.1:10"
+        );
+        assert_eq!(
+            describe(std::slice::from_ref(&no_file)),
+            "imds http://169.254.169.254"
+        );
+        let off = ("AWS_EC2_METADATA_DISABLED", "true".to_owned());
+        assert_eq!(describe(&[no_file.clone(), imds, off]), "none");
+        // A container URI that may not be used is a configuration error, not a skipped step.
+        let remote = (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://credentials.example.com/".to_owned(),
+        );
+        assert!(describe(&[no_file, remote]).starts_with("error "));
+        // The error when nothing answers names every step.
+        let message = no_credentials_imds_disabled();
+        for place in [
+            "aws_access_key_id",
+            "aws_profile_name",
+            "aws_web_identity_token",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_PROFILE",
+            "default profile",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "instance metadata",
+        ] {
+            assert!(message.contains(place), "{place}: {message}");
+        }
+    }
+
+    #[test]
     fn web_identity_and_roles_combine_into_the_fewest_sts_calls() {
         let client = HttpClient::new().unwrap();
         let pod = WebIdentityParams {
@@ -797,40 +1047,50 @@ mod tests {
             source(BaseCredentials::Keys(keys.clone()), None).unwrap(),
             CredentialSource::Static(_)
         ));
-        let Ok(CredentialSource::Sts(session)) = source(
+        let assume = source(
             BaseCredentials::Keys(keys.clone()),
             Some(role("arn:aws:iam::2:role/b")),
-        ) else {
-            panic!("an AssumeRole session")
-        };
+        )
+        .unwrap();
         assert!(matches!(
-            &session.call,
+            sts_call(&assume),
             StsCall::AssumeRole {
                 signer: CredentialSource::Static(_),
                 ..
             }
         ));
         // Asked for the role the web identity already is: one exchange, the asked session name.
-        let Ok(CredentialSource::Sts(session)) = source(
+        let same_role = source(
             BaseCredentials::WebIdentity(pod.clone()),
             Some(role("arn:aws:iam::1:role/pod")),
-        ) else {
-            panic!("a web identity session")
-        };
+        )
+        .unwrap();
         assert!(
-            matches!(&session.call, StsCall::WebIdentity(found) if found.session_name == "asked")
+            matches!(sts_call(&same_role), StsCall::WebIdentity(found) if found.session_name == "asked")
         );
         // Another role: the web identity signs its AssumeRole.
-        let Ok(CredentialSource::Sts(session)) = source(
+        let chained = source(
             BaseCredentials::WebIdentity(pod),
             Some(role("arn:aws:iam::2:role/b")),
-        ) else {
-            panic!("a chained session")
-        };
+        )
+        .unwrap();
         assert!(matches!(
-            &session.call,
-            StsCall::AssumeRole { signer: CredentialSource::Sts(inner), role }
-                if matches!(inner.call, StsCall::WebIdentity(_)) && role.role_arn.ends_with("/b")
+            sts_call(&chained),
+            StsCall::AssumeRole { signer, role }
+                if matches!(sts_call(signer), StsCall::WebIdentity(_)) && role.role_arn.ends_with("/b")
+        ));
+        // Served credentials are used as they are, or sign the AssumeRole of a role asked for.
+        let imds = || {
+            BaseCredentials::Endpoint(CredentialEndpoint::InstanceMetadata(InstanceMetadata {
+                endpoint: "http://127.0.0.1:9".to_owned(),
+            }))
+        };
+        let served = source(imds(), None).unwrap();
+        assert!(is_served(&served));
+        let served_signer = source(imds(), Some(role("arn:aws:iam::2:role/b"))).unwrap();
+        assert!(matches!(
+            sts_call(&served_signer),
+            StsCall::AssumeRole { signer, .. } if is_served(signer)
         ));
         assert!(CredentialSource::new(
             BaseCredentials::Keys(keys.clone()),

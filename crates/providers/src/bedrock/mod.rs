@@ -9,6 +9,7 @@
 //! `/invoke`), SigV4 with signing name `bedrock`.
 
 pub mod aws_time;
+pub mod credential_endpoints;
 pub mod credentials;
 pub mod embeddings;
 pub mod error;
@@ -143,10 +144,10 @@ impl BedrockTarget {
             }
         };
         if assume_role.is_some() && credentials.is_none() {
-            return Err("aws_role_name needs credentials to call STS with: set \
-                 aws_access_key_id/aws_secret_access_key, aws_profile_name, \
-                 aws_web_identity_token, or the AWS environment variables"
-                .to_owned());
+            return Err(format!(
+                "aws_role_name needs credentials to call STS with; {}",
+                credentials::no_credentials_imds_disabled()
+            ));
         }
         let endpoint = |configured: Option<&str>, variable: &str, service: &str| {
             configured
@@ -307,20 +308,10 @@ impl Bedrock {
         wait: Duration,
     ) -> Result<reqwest::Response, ProviderError> {
         let started = tokio::time::Instant::now();
+        // Without credentials the chain ended before the instance metadata service: it was
+        // turned off.
         let source = self.credentials.as_ref().ok_or_else(|| {
-            ProviderError::from_upstream(
-                NAME,
-                401,
-                "no AWS credentials: set aws_access_key_id and aws_secret_access_key, \
-                 aws_profile_name, aws_web_identity_token with aws_role_name, \
-                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE \
-                 and AWS_ROLE_ARN"
-                    .to_owned(),
-                None,
-                None,
-                None,
-                None,
-            )
+            credentials::credential_error(NAME, 401, credentials::no_credentials_imds_disabled())
         })?;
         let credentials = source.credentials(NAME, wait).await?;
         let wait = wait.saturating_sub(started.elapsed());
@@ -617,8 +608,29 @@ mod tests {
             ..BedrockParams::default()
         };
         assert!(BedrockTarget::resolve(params, |_| None).is_err());
+        // Nothing configured: the chain ends at the instance metadata service, asked later.
         let none = BedrockTarget::resolve(BedrockParams::default(), |_| None).unwrap();
-        assert!(none.credentials.is_none());
+        assert!(matches!(
+            none.credentials,
+            Some(BaseCredentials::Endpoint(
+                credential_endpoints::CredentialEndpoint::InstanceMetadata(_)
+            ))
+        ));
         assert_eq!(none.region, "us-east-1");
+        // With it turned off there are none, and a role has nothing to call STS with.
+        let imds_off =
+            |name: &str| (name == "AWS_EC2_METADATA_DISABLED").then(|| "true".to_owned());
+        let off = BedrockTarget::resolve(BedrockParams::default(), imds_off).unwrap();
+        assert!(off.credentials.is_none());
+        let role = BedrockParams {
+            aws_role_name: Some("arn:aws:iam::1:role/r"),
+            ..BedrockParams::default()
+        };
+        let error = BedrockTarget::resolve(role, imds_off).unwrap_err();
+        assert!(
+            error.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+                && error.contains("AWS_EC2_METADATA_DISABLED"),
+            "{error}"
+        );
     }
 }
