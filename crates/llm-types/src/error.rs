@@ -152,7 +152,8 @@ pub trait ErrorClass: std::error::Error {
             self.param().map(str::to_owned),
             self.status(),
         );
-        body.error.provider_specific_fields = self.provider_specific_fields().cloned();
+        body.error.provider_specific_fields =
+            self.provider_specific_fields().cloned().map(Box::new);
         body
     }
 }
@@ -175,9 +176,10 @@ pub struct ErrorDetail {
     pub param: Option<String>,
     /// The HTTP status as a string, as LiteLLM sends it (not an OpenAI error code).
     pub code: Option<String>,
-    /// Left out of the JSON when there is none, as LiteLLM does.
+    /// Left out of the JSON when there is none, as LiteLLM does. Boxed: almost no error has
+    /// any, and every `Result` carrying an error body stays small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_specific_fields: Option<ProviderSpecificFields>,
+    pub provider_specific_fields: Option<Box<ProviderSpecificFields>>,
 }
 
 impl ErrorBody {
