@@ -1,6 +1,7 @@
 //! Azure OpenAI deployments (`azure/`) through the real gateway, against a scripted mock that
 //! answers like Azure: deployment URLs with `api-version`, the `api-key` header, and the 400
-//! `Unknown parameter: 'stream_options'` of api-versions older than `2024-08-01-preview`.
+//! `Unknown parameter: 'stream_options'` of api-versions older than `2024-08-01-preview`, and
+//! the content filter's 400 whose verdict (`innererror`) must reach the client.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -61,18 +62,30 @@ fn answer(request: &ScriptedRequest) -> ScriptedAnswer {
     (200, "text/event-stream", stream(with_usage))
 }
 
-fn azure_gateway(base: &str) -> Gateway {
-    let deployment = |name: &str, version: &str, drop: bool| {
-        format!(
-            "  - model_name: {name}\n    litellm_params:\n      model: azure/gpt-4o-eu\n      api_base: {base}\n      api_key: {API_KEY}\n      api_version: '{version}'\n      drop_params: {drop}\n"
-        )
-    };
+/// The deployment `gpt-4o-eu` on the mock, as the model group `name`.
+fn deployment(base: &str, name: &str, version: &str, drop: bool) -> String {
+    format!(
+        "  - model_name: {name}\n    litellm_params:\n      model: azure/gpt-4o-eu\n      api_base: {base}\n      api_key: {API_KEY}\n      api_version: '{version}'\n      drop_params: {drop}\n"
+    )
+}
+
+/// A gateway over `deployments`, without retries or cooldowns, plus `router_settings` lines.
+fn gateway_over(deployments: &[String], router_settings: &str) -> Gateway {
     Gateway::start(&format!(
-        "model_list:\n{}{}{}router_settings:\n  num_retries: 0\n  disable_cooldowns: true\ngeneral_settings:\n  master_key: {MASTER_KEY}\n",
-        deployment("current", "2024-10-21", false),
-        deployment("old", "2024-06-01", false),
-        deployment("old-dropping", "2024-06-01", true),
+        "model_list:\n{}router_settings:\n  num_retries: 0\n  disable_cooldowns: true\n{router_settings}general_settings:\n  master_key: {MASTER_KEY}\n",
+        deployments.concat(),
     ))
+}
+
+fn azure_gateway(base: &str) -> Gateway {
+    gateway_over(
+        &[
+            deployment(base, "current", "2024-10-21", false),
+            deployment(base, "old", "2024-06-01", false),
+            deployment(base, "old-dropping", "2024-06-01", true),
+        ],
+        "",
+    )
 }
 
 fn stream_body(model: &str, include_usage: bool) -> Value {
@@ -174,4 +187,94 @@ async fn stream_options_reach_only_api_versions_that_take_them() {
             "{target}: {body}"
         );
     }
+}
+
+/// Azure's refusal of a prompt, with the filter's verdict in `innererror`.
+fn content_filter_refusal() -> Value {
+    json!({"error": {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry.",
+        "type": null, "param": "prompt", "code": "content_filter", "status": 400,
+        "innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {
+            "hate": {"filtered": true, "severity": "high"},
+            "jailbreak": {"filtered": false, "detected": false},
+            "self_harm": {"filtered": false, "severity": "safe"},
+            "sexual": {"filtered": false, "severity": "safe"},
+            "violence": {"filtered": false, "severity": "safe"}}}}})
+}
+
+/// Refuses a plain call with a 400; refuses a stream after its first chunk, in band.
+fn refusing(request: &ScriptedRequest) -> ScriptedAnswer {
+    if request.json()["stream"] != true {
+        return (
+            400,
+            "application/json",
+            content_filter_refusal().to_string(),
+        );
+    }
+    let first = json!({"id": "chatcmpl-az", "object": "chat.completion.chunk",
+        "created": 1_700_000_000, "model": "gpt-4o-2024-08-06",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Bon"}}]});
+    let text = format!("data: {first}\n\ndata: {}\n\n", content_filter_refusal());
+    (200, "text/event-stream", text)
+}
+
+/// Asserts an error object carries Azure's verdict as LiteLLM relays it.
+fn assert_carries_verdict(error: &Value) {
+    let detail = &error["error"];
+    assert_eq!(detail["code"], "400", "code stays the status: {error}");
+    assert!(
+        detail["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("litellm.ContentPolicyViolationError: AzureException - "),
+        "{error}"
+    );
+    let fields = &detail["provider_specific_fields"];
+    let verdict = &fields["innererror"]["content_filter_result"];
+    assert_eq!(
+        verdict["hate"],
+        json!({"filtered": true, "severity": "high"}),
+        "{error}"
+    );
+    assert_eq!(verdict["jailbreak"]["detected"], false, "{error}");
+    assert_eq!(fields["inner_error"], fields["innererror"], "{error}");
+    assert_eq!(fields["azure_error"]["code"], "content_filter", "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_filter_refusals_carry_the_filter_verdict() {
+    let upstream = ScriptedUpstream::start(refusing).await;
+    let base = &upstream.base_url;
+    let gateway = gateway_over(
+        &[
+            deployment(base, "current", "2024-10-21", false),
+            deployment(base, "backup", "2024-10-21", false),
+        ],
+        "  content_policy_fallbacks: [{current: [backup]}]\n",
+    );
+
+    // The backup refuses too; the client gets the first refusal, verdict included.
+    let plain = json!({"model": "current", "messages": [{"role": "user", "content": "Salut"}]});
+    let (status, _, error) = send_json(gateway.post("/v1/chat/completions", &plain)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_carries_verdict(&error);
+    assert_eq!(upstream.requests().len(), 2, "the fallback was tried");
+
+    // Mid-stream, the in-band error event carries the same details.
+    let frames = streamed(&gateway, &stream_body("current", false)).await;
+    assert_eq!(
+        frames[0]["choices"][0]["delta"]["content"], "Bon",
+        "{frames:?}"
+    );
+    let error = frames
+        .iter()
+        .find(|frame| frame.get("error").is_some())
+        .unwrap_or_else(|| panic!("no error event in {frames:?}"));
+    assert_carries_verdict(error);
+
+    assert_eq!(
+        upstream.requests().len(),
+        3,
+        "a started stream is not retried"
+    );
 }

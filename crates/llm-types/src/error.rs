@@ -2,7 +2,9 @@
 //!
 //! Each crate keeps its own `thiserror` enum and implements [`ErrorClass`] for it; the HTTP
 //! layer renders any `ErrorClass` in one place. The body matches LiteLLM Proxy's:
-//! `{"error": {"message", "type", "param", "code"}}` with `code` the HTTP status as a string.
+//! `{"error": {"message", "type", "param", "code"}}` with `code` the HTTP status as a string,
+//! plus `provider_specific_fields` when the upstream's error said more than that (Azure's
+//! content-filter verdict, for one).
 
 use serde::{Deserialize, Serialize};
 
@@ -136,16 +138,29 @@ pub trait ErrorClass: std::error::Error {
         None
     }
 
+    /// Details the upstream gave beyond the OpenAI fields, passed on to the client as
+    /// `error.provider_specific_fields` (LiteLLM's name).
+    fn provider_specific_fields(&self) -> Option<&ProviderSpecificFields> {
+        None
+    }
+
     /// The body to send for this error.
     fn to_body(&self) -> ErrorBody {
-        ErrorBody::new(
+        let mut body = ErrorBody::new(
             self.to_string(),
             Some(self.error_type().to_owned()),
             self.param().map(str::to_owned),
             self.status(),
-        )
+        );
+        body.error.provider_specific_fields =
+            self.provider_specific_fields().cloned().map(Box::new);
+        body
     }
 }
+
+/// What a provider said about an error that the OpenAI fields have no room for, keyed as
+/// LiteLLM keys it (`innererror`, ...).
+pub type ProviderSpecificFields = serde_json::Map<String, serde_json::Value>;
 
 /// `{"error": {...}}`, the body of every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,6 +176,10 @@ pub struct ErrorDetail {
     pub param: Option<String>,
     /// The HTTP status as a string, as LiteLLM sends it (not an OpenAI error code).
     pub code: Option<String>,
+    /// Left out of the JSON when there is none, as LiteLLM does. Boxed: almost no error has
+    /// any, and every `Result` carrying an error body stays small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_specific_fields: Option<Box<ProviderSpecificFields>>,
 }
 
 impl ErrorBody {
@@ -176,6 +195,7 @@ impl ErrorBody {
                 kind,
                 param,
                 code: Some(status.to_string()),
+                provider_specific_fields: None,
             },
         }
     }
@@ -219,6 +239,38 @@ mod tests {
                 "param": "model", "code": "400"
             }})
         );
+    }
+
+    #[derive(Debug)]
+    struct Refused(ProviderSpecificFields);
+    impl std::fmt::Display for Refused {
+        f_display!("refused");
+    }
+    impl std::error::Error for Refused {}
+    impl ErrorClass for Refused {
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::ContentPolicy
+        }
+        fn provider_specific_fields(&self) -> Option<&ProviderSpecificFields> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn provider_specific_fields_sit_inside_the_error_object_when_present() {
+        let details = serde_json::json!({"innererror": {"code": "ResponsibleAIPolicyViolation"}});
+        let details = details.as_object().unwrap().clone();
+        let body = serde_json::to_value(Refused(details).to_body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {
+                "message": "refused", "type": "invalid_request_error", "param": null,
+                "code": "400",
+                "provider_specific_fields": {"innererror": {"code": "ResponsibleAIPolicyViolation"}}
+            }})
+        );
+        let plain = serde_json::to_value(Unknown.to_body()).unwrap();
+        assert!(plain["error"].get("provider_specific_fields").is_none());
     }
 
     #[test]

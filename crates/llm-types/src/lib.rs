@@ -31,7 +31,7 @@ pub use chat::{
 };
 pub use completions::{CompletionChoice, CompletionRequest, CompletionResponse};
 pub use embeddings::{EmbeddingInput, EmbeddingRequest, EmbeddingResponse};
-pub use error::{ErrorBody, ErrorClass, ErrorDetail, ErrorKind};
+pub use error::{ErrorBody, ErrorClass, ErrorDetail, ErrorKind, ProviderSpecificFields};
 pub use models::{ModelList, ModelObject};
 pub use rerank::{RerankDocument, RerankRequest, RerankResponse, RerankResult};
 pub use stream::ChunkJson;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use switchyard_llm_types::{ErrorClass, ErrorKind};
+use switchyard_llm_types::{ErrorClass, ErrorKind, ProviderSpecificFields};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -61,6 +61,9 @@ pub struct UpstreamFailure {
     pub error_type: Option<String>,
     pub param: Option<String>,
     pub retry_after: Option<Duration>,
+    /// What the upstream said beyond the OpenAI fields (Azure's content-filter verdict),
+    /// relayed to the client; `None` for almost every error.
+    pub provider_specific_fields: Option<ProviderSpecificFields>,
 }
 
 impl std::fmt::Display for UpstreamFailure {
@@ -124,7 +127,18 @@ impl ProviderError {
             error_type,
             param,
             retry_after,
+            provider_specific_fields: None,
         }))
+    }
+
+    /// Attaches the upstream's extra details to an upstream error; other errors have no
+    /// upstream body, so they are returned as they are.
+    #[must_use]
+    pub fn with_provider_specific_fields(mut self, fields: Option<ProviderSpecificFields>) -> Self {
+        if let ProviderError::Upstream(failure) = &mut self {
+            failure.provider_specific_fields = fields;
+        }
+        self
     }
 }
 
@@ -177,6 +191,13 @@ impl ErrorClass for ProviderError {
             ProviderError::Upstream(failure) => {
                 failure.retry_after.map(|after| after.as_secs().max(1))
             }
+            _ => None,
+        }
+    }
+
+    fn provider_specific_fields(&self) -> Option<&ProviderSpecificFields> {
+        match self {
+            ProviderError::Upstream(failure) => failure.provider_specific_fields.as_ref(),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use http::HeaderMap;
 use serde_json::Value;
+use switchyard_llm_types::{ErrorClass, ErrorKind, ProviderSpecificFields};
 
 use crate::ProviderError;
 
@@ -120,7 +121,7 @@ pub fn upstream_error(
     } else {
         field("code")
     };
-    ProviderError::from_upstream(
+    let classified = ProviderError::from_upstream(
         provider,
         status,
         message,
@@ -128,13 +129,33 @@ pub fn upstream_error(
         code,
         field("param"),
         retry_after,
-    )
+    );
+    let details = match (classified.kind(), error) {
+        (ErrorKind::ContentPolicy, Some(error)) => content_filter_details(error),
+        _ => None,
+    };
+    classified.with_provider_specific_fields(details)
+}
+
+/// The verdict behind a content-filter refusal, keyed as LiteLLM relays Azure's: the inner
+/// error under both spellings Azure has used (`innererror` on chat, `inner_error` on images)
+/// and the whole upstream error object as `azure_error`. `None` when the upstream gave no
+/// inner error, so a refusal without a verdict renders exactly as before.
+fn content_filter_details(error: &Value) -> Option<ProviderSpecificFields> {
+    let inner = error
+        .get("inner_error")
+        .or_else(|| error.get("innererror"))
+        .filter(|inner| !inner.is_null())?;
+    let mut details = ProviderSpecificFields::new();
+    details.insert("innererror".to_owned(), inner.clone());
+    details.insert("inner_error".to_owned(), inner.clone());
+    details.insert("azure_error".to_owned(), error.clone());
+    Some(details)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_llm_types::ErrorClass;
 
     #[test]
     fn openai_error_bodies_and_retry_after_are_read() {
@@ -169,6 +190,55 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn content_filter_verdicts_are_kept_as_provider_specific_fields() {
+        let body = br#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"content_filter","status":400,"innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"hate":{"filtered":true,"severity":"high"},"jailbreak":{"filtered":false,"detected":false}}}}}"#;
+        let error = upstream_error("Azure", 400, &HeaderMap::new(), body);
+        let details = error.provider_specific_fields().unwrap();
+        let upstream: Value = serde_json::from_slice(body).unwrap();
+        let inner = &upstream["error"]["innererror"];
+        assert_eq!(details["innererror"], *inner);
+        assert_eq!(details["inner_error"], *inner);
+        assert_eq!(details["azure_error"], upstream["error"]);
+        assert_eq!(
+            details["innererror"]["content_filter_result"]["hate"]["severity"],
+            "high"
+        );
+        assert_eq!(
+            details.keys().collect::<Vec<_>>(),
+            ["innererror", "inner_error", "azure_error"]
+        );
+    }
+
+    #[test]
+    fn the_images_spelling_of_the_inner_error_is_read_too() {
+        let body = br#"{"error":{"code":"content_policy_violation","type":"invalid_request_error","message":"Your request was rejected as a result of our safety system.","inner_error":{"code":"ResponsibleAIPolicyViolation","content_filter_results":{"violence":{"filtered":true,"severity":"low"}},"revised_prompt":"a calm scene"}}}"#;
+        let error = upstream_error("Azure", 400, &HeaderMap::new(), body);
+        assert_eq!(error.kind(), ErrorKind::ContentPolicy);
+        let details = error.provider_specific_fields().unwrap();
+        assert_eq!(details["innererror"]["revised_prompt"], "a calm scene");
+        assert_eq!(details["inner_error"], details["innererror"]);
+    }
+
+    #[test]
+    fn errors_without_a_verdict_carry_no_provider_specific_fields() {
+        let no_inner = br#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"content_filter","status":400}}"#;
+        let filtered_without_verdict = upstream_error("Azure", 400, &HeaderMap::new(), no_inner);
+        assert_eq!(filtered_without_verdict.kind(), ErrorKind::ContentPolicy);
+        assert!(filtered_without_verdict
+            .provider_specific_fields()
+            .is_none());
+
+        // An inner error on anything but a refusal stays out, as in LiteLLM.
+        let rate_limited = br#"{"error":{"message":"Rate limit reached","code":"429","innererror":{"code":"TokensPerMinute"}}}"#;
+        let error = upstream_error("Azure", 429, &HeaderMap::new(), rate_limited);
+        assert_eq!(error.kind(), ErrorKind::RateLimited);
+        assert!(error.provider_specific_fields().is_none());
+
+        let plain = upstream_error("Azure", 502, &HeaderMap::new(), b"<html>bad gateway</html>");
+        assert!(plain.provider_specific_fields().is_none());
     }
 
     #[test]

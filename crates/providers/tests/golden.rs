@@ -549,11 +549,14 @@ fn azure_reply(fixture: &Value) -> support::Reply {
 }
 
 /// An Azure error as clients see it: status, class, message, and what the response carries
-/// besides (`param`, `Retry-After`).
+/// besides (`param`, `Retry-After`, and `provider_specific_fields` when there are any).
 fn azure_error_summary(error: &ProviderError) -> Value {
     let mut summary = error_summary(error);
     summary["param"] = json!(error.param());
     summary["retry_after"] = json!(error.retry_after_secs());
+    if let Some(fields) = error.provider_specific_fields() {
+        summary["provider_specific_fields"] = json!(fields);
+    }
     summary
 }
 

@@ -10,7 +10,8 @@ use switchyard_llm_types::{ErrorBody, ErrorClass, ErrorKind};
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
-    retry_after: Option<u64>,
+    /// Seconds for `Retry-After`; `u32` (136 years) keeps every `Result<_, ApiError>` small.
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -21,7 +22,9 @@ impl ApiError {
             status: StatusCode::from_u16(error.status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body,
-            retry_after: error.retry_after_secs(),
+            retry_after: error
+                .retry_after_secs()
+                .map(|secs| u32::try_from(secs).unwrap_or(u32::MAX)),
         }
     }
 

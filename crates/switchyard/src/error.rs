@@ -2,7 +2,7 @@
 
 use switchyard_cache::{CacheError, ControlsError};
 use switchyard_config::ConfigError;
-use switchyard_llm_types::{ErrorClass, ErrorKind};
+use switchyard_llm_types::{ErrorClass, ErrorKind, ProviderSpecificFields};
 use switchyard_providers::ProviderError;
 use switchyard_router::RouterError;
 
@@ -84,6 +84,13 @@ impl ErrorClass for Error {
         match self {
             Error::Provider(error) => error.retry_after_secs(),
             Error::Router { source, .. } => source.retry_after_secs(),
+            _ => None,
+        }
+    }
+
+    fn provider_specific_fields(&self) -> Option<&ProviderSpecificFields> {
+        match self {
+            Error::Provider(error) => error.provider_specific_fields(),
             _ => None,
         }
     }
