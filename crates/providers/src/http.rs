@@ -171,6 +171,15 @@ pub fn insert_extra_headers(
     Ok(())
 }
 
+/// A credential as a header value, marked sensitive so that it never shows in logs or debug
+/// output; `setting` names where it came from in the error.
+pub fn secret_header(text: &str, setting: &str) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::from_str(text)
+        .map_err(|_| format!("{setting} contains characters not allowed in a header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// `headers` with the call's own headers (forwarded client headers) set over them, the last
 /// value of a name winning.
 pub fn with_call_headers(mut headers: HeaderMap, call_headers: &HeaderMap) -> HeaderMap {

@@ -20,7 +20,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use switchyard_llm_types::{ChatCompletionRequest, ChatCompletionResponse};
 
-use crate::http::{check_stream_content_type, insert_extra_headers, read_json, with_call_headers};
+use crate::http::{
+    check_stream_content_type, insert_extra_headers, read_json, secret_header, with_call_headers,
+};
 use crate::provider::{configured_or_env, refuse_unsupported, unix_now, with_defaults};
 use crate::{
     stream_driver, CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream,
@@ -102,10 +104,10 @@ impl Anthropic {
             HeaderValue::from_static(API_VERSION),
         );
         if let Some(key) = target.api_key.as_deref().filter(|key| !key.is_empty()) {
-            let mut value = HeaderValue::from_str(key)
-                .map_err(|_| "api_key contains characters not allowed in a header".to_owned())?;
-            value.set_sensitive(true);
-            headers.insert(HeaderName::from_static("x-api-key"), value);
+            headers.insert(
+                HeaderName::from_static("x-api-key"),
+                secret_header(key, "api_key")?,
+            );
         }
         insert_extra_headers(&mut headers, &target.extra_headers)?;
         Ok(Self {

@@ -30,7 +30,8 @@ use switchyard_llm_types::{
 };
 
 use crate::http::{
-    check_stream_content_type, insert_extra_headers, read_json, upstream_error, with_call_headers,
+    check_stream_content_type, insert_extra_headers, read_json, secret_header, upstream_error,
+    with_call_headers,
 };
 use crate::provider::{
     configured_or_env, fresh_completion_id, refuse_unsupported, unix_now, with_defaults,
@@ -109,10 +110,10 @@ impl Cohere {
             HeaderValue::from_static("application/json"),
         );
         if let Some(key) = target.api_key.as_deref().filter(|key| !key.is_empty()) {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| "api_key contains characters not allowed in a header".to_owned())?;
-            value.set_sensitive(true);
-            headers.insert(http::header::AUTHORIZATION, value);
+            headers.insert(
+                http::header::AUTHORIZATION,
+                secret_header(&format!("Bearer {key}"), "api_key")?,
+            );
         }
         insert_extra_headers(&mut headers, &target.extra_headers)?;
         Ok(Self {

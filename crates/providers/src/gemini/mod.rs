@@ -29,7 +29,8 @@ use switchyard_llm_types::{
 
 use crate::google_auth::{GoogleCredentials, GoogleTokenSource};
 use crate::http::{
-    check_stream_content_type, insert_extra_headers, read_body, read_json, with_call_headers,
+    check_stream_content_type, insert_extra_headers, read_body, read_json, secret_header,
+    with_call_headers,
 };
 use crate::provider::{
     configured_or_env, fresh_completion_id, refuse_unsupported, unix_now, with_defaults,
@@ -182,11 +183,10 @@ impl Gemini {
         let name = match &target.api {
             GoogleApi::AiStudio { api_key, .. } => {
                 if let Some(key) = api_key.as_deref().filter(|key| !key.is_empty()) {
-                    let mut value = HeaderValue::from_str(key).map_err(|_| {
-                        "api_key contains characters not allowed in a header".to_owned()
-                    })?;
-                    value.set_sensitive(true);
-                    headers.insert(HeaderName::from_static("x-goog-api-key"), value);
+                    headers.insert(
+                        HeaderName::from_static("x-goog-api-key"),
+                        secret_header(key, "api_key")?,
+                    );
                 }
                 "Gemini"
             }

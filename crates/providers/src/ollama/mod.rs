@@ -30,7 +30,9 @@ use switchyard_llm_types::{
     ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest, EmbeddingResponse,
 };
 
-use crate::http::{check_stream_content_type, insert_extra_headers, read_json, with_call_headers};
+use crate::http::{
+    check_stream_content_type, insert_extra_headers, read_json, secret_header, with_call_headers,
+};
 use crate::provider::{configured_or_env, fresh_completion_id, refuse_unsupported, unix_now};
 use crate::stream_driver::drive;
 use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
@@ -104,10 +106,10 @@ impl Ollama {
             HeaderValue::from_static("application/json"),
         );
         if let Some(key) = &target.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| "api_key contains characters not allowed in a header".to_owned())?;
-            value.set_sensitive(true);
-            headers.insert(http::header::AUTHORIZATION, value);
+            headers.insert(
+                http::header::AUTHORIZATION,
+                secret_header(&format!("Bearer {key}"), "api_key")?,
+            );
         }
         insert_extra_headers(&mut headers, &target.extra_headers)?;
         reqwest::Url::parse(&target.base_url)

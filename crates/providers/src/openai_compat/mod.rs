@@ -28,7 +28,8 @@ pub use dialect::Dialect;
 
 use crate::anthropic::inbound::openai_fit::fit_for_openai;
 use crate::http::{
-    insert_extra_headers, read_json, transport_error, upstream_error, with_call_headers,
+    insert_extra_headers, read_json, secret_header, transport_error, upstream_error,
+    with_call_headers,
 };
 use crate::provider::configured_or_env;
 use crate::sse::{SseDecoder, SseEvent};
@@ -209,31 +210,25 @@ impl OpenAiCompatible {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        let sensitive = |text: &str, what: &str| {
-            let mut value = HeaderValue::from_str(text)
-                .map_err(|_| format!("{what} contains characters not allowed in a header"))?;
-            value.set_sensitive(true);
-            Ok::<_, String>(value)
-        };
         let api_key = target.api_key.as_deref().filter(|key| !key.is_empty());
         match (&target.layout, api_key) {
             (Layout::OpenAi, Some(key)) => {
                 headers.insert(
                     http::header::AUTHORIZATION,
-                    sensitive(&format!("Bearer {key}"), "api_key")?,
+                    secret_header(&format!("Bearer {key}"), "api_key")?,
                 );
             }
             (Layout::Azure { .. }, Some(key)) => {
                 headers.insert(
                     HeaderName::from_static("api-key"),
-                    sensitive(key, "api_key")?,
+                    secret_header(key, "api_key")?,
                 );
             }
             (Layout::Azure { ad_token, .. }, None) => {
                 if let Some(token) = ad_token.as_deref().filter(|token| !token.is_empty()) {
                     headers.insert(
                         http::header::AUTHORIZATION,
-                        sensitive(&format!("Bearer {token}"), "azure_ad_token")?,
+                        secret_header(&format!("Bearer {token}"), "azure_ad_token")?,
                     );
                 }
             }
