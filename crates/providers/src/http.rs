@@ -1,9 +1,12 @@
 //! The upstream HTTP client (one pooled, keep-alive client per process) and the mapping of
 //! upstream error responses onto [`ProviderError`].
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use http::HeaderMap;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchyard_llm_types::{ErrorClass, ErrorKind, ProviderSpecificFields};
 
@@ -36,6 +39,155 @@ impl HttpClient {
     pub fn inner(&self) -> &reqwest::Client {
         &self.client
     }
+}
+
+/// Turns a non-2xx upstream answer (provider, status, headers, body) into the adapter's error:
+/// [`upstream_error`] for OpenAI-style bodies, or a family's own `error::http_error`.
+pub type ErrorClassifier = fn(&'static str, u16, &HeaderMap, &[u8]) -> ProviderError;
+
+/// One upstream call as every adapter makes it: send, then read the answer within a deadline.
+impl HttpClient {
+    /// POSTs `body` with exactly `headers` (the adapter has merged its own and the call's).
+    /// See [`send_checked`] for what comes back.
+    pub async fn post(
+        &self,
+        provider: &'static str,
+        url: reqwest::Url,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        wait: Duration,
+        classify: ErrorClassifier,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let request = self.client.post(url).headers(headers).body(body);
+        send_checked(provider, request, wait, classify).await
+    }
+}
+
+/// Sends `request`, waiting up to `wait` for the answer's status and headers. A 2xx response
+/// is handed back with its body unread, so a stream can be relayed as it arrives; any other
+/// status becomes `classify`'s error, from the body as far as it arrives within `wait` (an
+/// error body that does not arrive leaves the status and headers to speak).
+pub async fn send_checked(
+    provider: &'static str,
+    request: reqwest::RequestBuilder,
+    wait: Duration,
+    classify: ErrorClassifier,
+) -> Result<reqwest::Response, ProviderError> {
+    let response = match tokio::time::timeout(wait, request.send()).await {
+        Err(_) => {
+            return Err(ProviderError::Timeout {
+                provider,
+                after: wait,
+            })
+        }
+        Ok(Err(error)) => return Err(transport_error(provider, error, wait)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let headers = response.headers().clone();
+    let body = match tokio::time::timeout(wait, response.bytes()).await {
+        Ok(Ok(body)) => body,
+        _ => Bytes::new(),
+    };
+    Err(classify(provider, status.as_u16(), &headers, &body))
+}
+
+/// Reads `response`'s whole body within what is left of `timeout` since `started` (when the
+/// call began), returning it with the response headers. Running out of time is a timeout
+/// after `timeout`, the call's whole limit.
+pub async fn read_body(
+    provider: &'static str,
+    mut response: reqwest::Response,
+    started: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<(Bytes, HeaderMap), ProviderError> {
+    let headers = std::mem::take(response.headers_mut());
+    let remaining = timeout.saturating_sub(started.elapsed());
+    match tokio::time::timeout(remaining, response.bytes()).await {
+        Err(_) => Err(ProviderError::Timeout {
+            provider,
+            after: timeout,
+        }),
+        Ok(Err(error)) => Err(transport_error(provider, error, timeout)),
+        Ok(Ok(bytes)) => Ok((bytes, headers)),
+    }
+}
+
+/// [`read_body`], parsed as JSON; a body that does not parse is an invalid response.
+pub async fn read_json<T: DeserializeOwned>(
+    provider: &'static str,
+    response: reqwest::Response,
+    started: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<(T, HeaderMap), ProviderError> {
+    let (bytes, headers) = read_body(provider, response, started, timeout).await?;
+    let value = serde_json::from_slice(&bytes).map_err(|error| ProviderError::InvalidResponse {
+        provider,
+        message: error.to_string(),
+    })?;
+    Ok((value, headers))
+}
+
+/// Refuses a 2xx answer to a stream request whose content type contains none of `accepted`:
+/// a server that ignores the stream flag answers one JSON body, which is no stream. An answer
+/// without a content type is given the benefit of the doubt. `expected` names the right type
+/// in the message.
+pub fn check_stream_content_type(
+    provider: &'static str,
+    headers: &HeaderMap,
+    accepted: &[&str],
+    expected: &str,
+) -> Result<(), ProviderError> {
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if content_type.is_empty() || accepted.iter().any(|kind| content_type.contains(kind)) {
+        return Ok(());
+    }
+    Err(ProviderError::InvalidResponse {
+        provider,
+        message: format!(
+            "a stream was requested but the upstream answered {content_type:?}, not {expected}"
+        ),
+    })
+}
+
+/// Adds a deployment's `extra_headers` (from its config) to `headers`, over any of the same
+/// name; a name or value that cannot be a header is refused with a message for the config.
+pub fn insert_extra_headers(
+    headers: &mut HeaderMap,
+    extra_headers: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    for (name, value) in extra_headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("extra_headers: invalid header name {name:?}"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
+        headers.insert(name, value);
+    }
+    Ok(())
+}
+
+/// A credential as a header value, marked sensitive so that it never shows in logs or debug
+/// output; `setting` names where it came from in the error.
+pub fn secret_header(text: &str, setting: &str) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::from_str(text)
+        .map_err(|_| format!("{setting} contains characters not allowed in a header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `headers` with the call's own headers (forwarded client headers) set over them, the last
+/// value of a name winning.
+pub fn with_call_headers(mut headers: HeaderMap, call_headers: &HeaderMap) -> HeaderMap {
+    for (name, value) in call_headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    headers
 }
 
 /// Maps a transport failure (connect, reset, timeout) to a provider error.

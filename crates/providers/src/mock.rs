@@ -6,8 +6,6 @@
 //! (`litellm.RateLimitError`, ...) raises that error instead, so retry and fallback paths can
 //! be tried without a failing upstream.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use async_trait::async_trait;
 use futures::StreamExt;
 use serde_json::Value;
@@ -18,6 +16,7 @@ use switchyard_llm_types::{
     CompletionResponse, Delta, EmbeddingRequest, EmbeddingResponse, Extra, Role, Usage,
 };
 
+use crate::provider::unix_now;
 use crate::{CallOptions, ChunkStream, Provider, ProviderError, Upstream};
 
 /// Token counts LiteLLM reports for mock responses.
@@ -105,12 +104,6 @@ fn requested_error(text: &str) -> Option<ProviderError> {
     ))
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
-}
-
 fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
@@ -166,7 +159,7 @@ impl Provider for MockProvider {
         Ok(Upstream::new(ChatCompletionResponse {
             id: new_id("chatcmpl-"),
             object: "chat.completion".to_owned(),
-            created: now(),
+            created: unix_now(),
             model: request.model.clone(),
             choices,
             usage: Some(mock_usage()),
@@ -182,7 +175,7 @@ impl Provider for MockProvider {
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         let text = self.reply(&request.extra)?;
         let id = new_id("chatcmpl-");
-        let created = now();
+        let created = unix_now();
         let chunk = |choices: Vec<ChunkChoice>, usage: Option<Usage>| ChatCompletionChunk {
             id: id.clone(),
             object: "chat.completion.chunk".to_owned(),
@@ -229,7 +222,7 @@ impl Provider for MockProvider {
         Ok(Upstream::new(CompletionResponse {
             id: new_id("cmpl-"),
             object: "text_completion".to_owned(),
-            created: now(),
+            created: unix_now(),
             model: request.model.clone(),
             choices: vec![CompletionChoice {
                 text,
@@ -250,7 +243,7 @@ impl Provider for MockProvider {
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         let text = self.reply(&request.extra)?;
         let id = new_id("cmpl-");
-        let created = now();
+        let created = unix_now();
         let mut frames: Vec<Value> = pieces(&text)
             .into_iter()
             .map(|piece| {

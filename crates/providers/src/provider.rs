@@ -180,3 +180,80 @@ pub fn with_defaults<'a>(
         .map(std::borrow::Cow::Owned)
         .map_err(|error| bad(format!("invalid request defaults: {error}")))
 }
+
+/// A deployment setting: the deployment's own value, else the first of the environment
+/// `variables` that is set (LiteLLM's fallback for `api_base`, `api_key` and the like).
+pub fn configured_or_env(
+    configured: Option<&str>,
+    variables: &[&str],
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    configured
+        .map(str::to_owned)
+        .or_else(|| variables.iter().find_map(|name| env(name)))
+}
+
+/// Refuses a request that sets parameters the upstream does not take (`unsupported`, as the
+/// adapter's translation lists them); deployments with `drop_params` skip this check.
+pub fn refuse_unsupported(
+    provider: &'static str,
+    model: &str,
+    unsupported: Vec<String>,
+) -> Result<(), ProviderError> {
+    if unsupported.is_empty() {
+        return Ok(());
+    }
+    Err(ProviderError::UnsupportedParams {
+        provider,
+        model: model.to_owned(),
+        params: unsupported,
+    })
+}
+
+/// Seconds since the Unix epoch, for a response's `created`.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// An id for a completion whose upstream gives none: `chatcmpl-` plus a random UUID, like
+/// LiteLLM's.
+pub fn fresh_completion_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_values_win_then_the_first_variable_set() {
+        let env = |name: &str| match name {
+            "SECOND" => Some("from-second".to_owned()),
+            "THIRD" => Some("from-third".to_owned()),
+            _ => None,
+        };
+        let variables = ["FIRST", "SECOND", "THIRD"];
+        assert_eq!(
+            configured_or_env(Some("own"), &variables, env).as_deref(),
+            Some("own")
+        );
+        assert_eq!(
+            configured_or_env(None, &variables, env).as_deref(),
+            Some("from-second")
+        );
+        assert_eq!(configured_or_env(None, &["FIRST"], env), None);
+    }
+
+    #[test]
+    fn unsupported_parameters_are_named() {
+        assert!(refuse_unsupported("Test", "m", Vec::new()).is_ok());
+        let error = refuse_unsupported("Test", "m", vec!["top_k".to_owned()]).unwrap_err();
+        assert!(
+            matches!(&error, ProviderError::UnsupportedParams { params, model, .. }
+                if params == &["top_k"] && model == "m"),
+            "{error:?}"
+        );
+    }
+}

@@ -13,15 +13,17 @@ pub mod response;
 pub mod stream;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use switchyard_llm_types::{ChatCompletionRequest, ChatCompletionResponse};
 
-use crate::http::transport_error;
+use crate::http::{
+    check_stream_content_type, insert_extra_headers, read_json, secret_header, with_call_headers,
+};
+use crate::provider::{configured_or_env, refuse_unsupported, unix_now, with_defaults};
 use crate::{
     stream_driver, CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream,
 };
@@ -54,16 +56,15 @@ impl AnthropicTarget {
         api_key: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Self {
-        let base = api_base
-            .map(str::to_owned)
-            .or_else(|| env("ANTHROPIC_API_BASE"))
-            .or_else(|| env("ANTHROPIC_BASE_URL"))
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let base = configured_or_env(
+            api_base,
+            &["ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"],
+            &env,
+        )
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         Self {
             base_url: normalize_base(&base),
-            api_key: api_key
-                .map(str::to_owned)
-                .or_else(|| env("ANTHROPIC_API_KEY")),
+            api_key: configured_or_env(api_key, &["ANTHROPIC_API_KEY"], &env),
             extra_headers: BTreeMap::new(),
             request_defaults: Map::new(),
             drop_params: false,
@@ -103,18 +104,12 @@ impl Anthropic {
             HeaderValue::from_static(API_VERSION),
         );
         if let Some(key) = target.api_key.as_deref().filter(|key| !key.is_empty()) {
-            let mut value = HeaderValue::from_str(key)
-                .map_err(|_| "api_key contains characters not allowed in a header".to_owned())?;
-            value.set_sensitive(true);
-            headers.insert(HeaderName::from_static("x-api-key"), value);
+            headers.insert(
+                HeaderName::from_static("x-api-key"),
+                secret_header(key, "api_key")?,
+            );
         }
-        for (name, value) in &target.extra_headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("extra_headers: invalid header name {name:?}"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
-            headers.insert(name, value);
-        }
+        insert_extra_headers(&mut headers, &target.extra_headers)?;
         Ok(Self {
             client,
             messages_url,
@@ -131,38 +126,13 @@ impl Anthropic {
         stream: bool,
     ) -> Result<Vec<u8>, ProviderError> {
         if !self.drop_params {
-            let unsupported = request::unsupported_params(request);
-            if !unsupported.is_empty() {
-                return Err(ProviderError::UnsupportedParams {
-                    provider: NAME,
-                    model: request.model.clone(),
-                    params: unsupported,
-                });
-            }
+            refuse_unsupported(NAME, &request.model, request::unsupported_params(request))?;
         }
-        if self.request_defaults.is_empty() {
-            return encode(&request::to_messages_request(request, stream)?);
-        }
-        let merged = self.with_defaults(request)?;
-        encode(&request::to_messages_request(&merged, stream)?)
-    }
-
-    /// `request` with the deployment's defaults for the parameters it does not set.
-    fn with_defaults(
-        &self,
-        request: &ChatCompletionRequest,
-    ) -> Result<ChatCompletionRequest, ProviderError> {
-        let mut value = serde_json::to_value(request).map_err(encode_error)?;
-        if let Value::Object(map) = &mut value {
-            for (key, default) in &self.request_defaults {
-                if map.get(key).is_none_or(Value::is_null) {
-                    map.insert(key.clone(), default.clone());
-                }
-            }
-        }
-        serde_json::from_value(value).map_err(|error| ProviderError::BadRequest {
+        let request = with_defaults(NAME, request, &self.request_defaults)?;
+        let body = request::to_messages_request(&request, stream)?;
+        serde_json::to_vec(&body).map_err(|error| ProviderError::BadRequest {
             provider: NAME,
-            message: format!("invalid request defaults: {error}"),
+            message: format!("cannot encode the request: {error}"),
             param: None,
         })
     }
@@ -173,56 +143,12 @@ impl Anthropic {
         options: &CallOptions,
         wait: Duration,
     ) -> Result<reqwest::Response, ProviderError> {
-        let mut headers = self.headers.clone();
-        for (name, value) in &options.headers {
-            headers.insert(name.clone(), value.clone());
-        }
-        let request = self
-            .client
-            .inner()
-            .post(self.messages_url.clone())
-            .headers(headers)
-            .body(body)
-            .send();
-        let response = match tokio::time::timeout(wait, request).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: NAME,
-                    after: wait,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(NAME, error, wait)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let headers = response.headers().clone();
-        let body = match tokio::time::timeout(wait, response.bytes()).await {
-            Ok(Ok(body)) => body,
-            _ => Bytes::new(),
-        };
-        Err(error::http_error(NAME, status.as_u16(), &headers, &body))
+        let headers = with_call_headers(self.headers.clone(), &options.headers);
+        let url = self.messages_url.clone();
+        self.client
+            .post(NAME, url, headers, body, wait, error::http_error)
+            .await
     }
-}
-
-fn encode_error(error: serde_json::Error) -> ProviderError {
-    ProviderError::BadRequest {
-        provider: NAME,
-        message: format!("cannot encode the request: {error}"),
-        param: None,
-    }
-}
-
-fn encode(body: &request::MessagesBody<'_>) -> Result<Vec<u8>, ProviderError> {
-    serde_json::to_vec(body).map_err(encode_error)
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 #[async_trait]
@@ -238,26 +164,15 @@ impl Provider for Anthropic {
     ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
         let body = self.body(request, false)?;
         let started = tokio::time::Instant::now();
-        let mut response = self.send(body, options, options.timeout).await?;
-        let headers = std::mem::take(response.headers_mut());
-        let remaining = options.timeout.saturating_sub(started.elapsed());
-        let bytes = match tokio::time::timeout(remaining, response.bytes()).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: NAME,
-                    after: options.timeout,
-                })
+        let response = self.send(body, options, options.timeout).await?;
+        let (value, headers): (Value, _) =
+            read_json(NAME, response, started, options.timeout).await?;
+        let body = response::to_chat_response(&value, unix_now()).map_err(|message| {
+            ProviderError::InvalidResponse {
+                provider: NAME,
+                message,
             }
-            Ok(Err(error)) => return Err(transport_error(NAME, error, options.timeout)),
-            Ok(Ok(bytes)) => bytes,
-        };
-        let invalid = |message: String| ProviderError::InvalidResponse {
-            provider: NAME,
-            message,
-        };
-        let value: Value =
-            serde_json::from_slice(&bytes).map_err(|error| invalid(error.to_string()))?;
-        let body = response::to_chat_response(&value, now()).map_err(invalid)?;
+        })?;
         Ok(Upstream { body, headers })
     }
 
@@ -269,21 +184,13 @@ impl Provider for Anthropic {
         let body = self.body(request, true)?;
         let mut response = self.send(body, options, options.stream_timeout).await?;
         let headers = std::mem::take(response.headers_mut());
-        let content_type = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        if !content_type.is_empty() && !content_type.contains("text/event-stream") {
-            return Err(ProviderError::InvalidResponse {
-                provider: NAME,
-                message: format!(
-                    "a stream was requested but the upstream answered {content_type:?}, not \
-                     text/event-stream"
-                ),
-            });
-        }
-        let translator =
-            StreamTranslator::new(NAME, &request.model, request.wants_stream_usage(), now());
+        check_stream_content_type(NAME, &headers, &["text/event-stream"], "text/event-stream")?;
+        let translator = StreamTranslator::new(
+            NAME,
+            &request.model,
+            request.wants_stream_usage(),
+            unix_now(),
+        );
         Ok(Upstream {
             body: stream_driver::drive(
                 NAME,

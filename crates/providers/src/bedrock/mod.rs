@@ -19,7 +19,7 @@ pub mod sigv4;
 pub mod stream;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,7 +29,10 @@ use switchyard_llm_types::{
     ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest, EmbeddingResponse,
 };
 
-use crate::http::transport_error;
+use crate::http::{check_stream_content_type, insert_extra_headers, read_body, with_call_headers};
+use crate::provider::{
+    configured_or_env, fresh_completion_id, refuse_unsupported, unix_now, with_defaults,
+};
 use crate::stream_driver::drive;
 use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
 
@@ -90,13 +93,12 @@ impl BedrockTarget {
         params: BedrockParams<'_>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
-        let region = params
-            .aws_region_name
-            .map(str::to_owned)
-            .or_else(|| env("AWS_REGION_NAME"))
-            .or_else(|| env("AWS_REGION"))
-            .or_else(|| env("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        let region = configured_or_env(
+            params.aws_region_name,
+            &["AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION"],
+            &env,
+        )
+        .unwrap_or_else(|| DEFAULT_REGION.to_owned());
         if region.is_empty()
             || !region
                 .chars()
@@ -150,9 +152,7 @@ impl BedrockTarget {
             ));
         }
         let endpoint = |configured: Option<&str>, variable: &str, service: &str| {
-            configured
-                .map(str::to_owned)
-                .or_else(|| env(variable))
+            configured_or_env(configured, &[variable], &env)
                 .unwrap_or_else(|| format!("https://{service}.{region}.amazonaws.com"))
                 .trim_end_matches('/')
                 .to_owned()
@@ -212,13 +212,7 @@ impl Bedrock {
         reqwest::Url::parse(&target.base_url)
             .map_err(|error| format!("invalid api_base {:?}: {error}", target.base_url))?;
         let mut headers = HeaderMap::new();
-        for (name, value) in &target.extra_headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("extra_headers: invalid header name {name:?}"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
-            headers.insert(name, value);
-        }
+        insert_extra_headers(&mut headers, &target.extra_headers)?;
         let credentials = target
             .credentials
             .map(|base| {
@@ -264,37 +258,9 @@ impl Bedrock {
         &self,
         request: &'a ChatCompletionRequest,
     ) -> Result<std::borrow::Cow<'a, ChatCompletionRequest>, ProviderError> {
-        let bad = |message: String| ProviderError::BadRequest {
-            provider: NAME,
-            message,
-            param: None,
-        };
-        let request = if self.request_defaults.is_empty() {
-            std::borrow::Cow::Borrowed(request)
-        } else {
-            let mut value = serde_json::to_value(request)
-                .map_err(|error| bad(format!("cannot encode the request: {error}")))?;
-            if let Value::Object(map) = &mut value {
-                for (key, default) in &self.request_defaults {
-                    if map.get(key).is_none_or(Value::is_null) {
-                        map.insert(key.clone(), default.clone());
-                    }
-                }
-            }
-            std::borrow::Cow::Owned(
-                serde_json::from_value(value)
-                    .map_err(|error| bad(format!("invalid request defaults: {error}")))?,
-            )
-        };
+        let request = with_defaults(NAME, request, &self.request_defaults)?;
         if !self.drop_params {
-            let unsupported = request::unsupported_params(&request);
-            if !unsupported.is_empty() {
-                return Err(ProviderError::UnsupportedParams {
-                    provider: NAME,
-                    model: request.model.clone(),
-                    params: unsupported,
-                });
-            }
+            refuse_unsupported(NAME, &request.model, request::unsupported_params(&request))?;
         }
         Ok(request)
     }
@@ -334,10 +300,7 @@ impl Bedrock {
             message,
             param: None,
         })?;
-        let mut headers = self.headers.clone();
-        for (name, value) in &options.headers {
-            headers.insert(name.clone(), value.clone());
-        }
+        let mut headers = with_call_headers(self.headers.clone(), &options.headers);
         headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -351,33 +314,9 @@ impl Bedrock {
                 headers.insert(name, value);
             }
         }
-        let request = self
-            .client
-            .inner()
-            .post(url)
-            .headers(headers)
-            .body(body)
-            .send();
-        let response = match tokio::time::timeout(wait, request).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: NAME,
-                    after: wait,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(NAME, error, wait)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let headers = response.headers().clone();
-        let body = match tokio::time::timeout(wait, response.bytes()).await {
-            Ok(Ok(body)) => body,
-            _ => Bytes::new(),
-        };
-        Err(error::http_error(NAME, status.as_u16(), &headers, &body))
+        self.client
+            .post(NAME, url, headers, body, wait, error::http_error)
+            .await
     }
 
     async fn call_json(
@@ -404,20 +343,8 @@ impl Bedrock {
             message: format!("cannot encode the request: {error}"),
             param: None,
         })?;
-        let mut response = self.send(url, body, options, options.timeout).await?;
-        let headers = std::mem::take(response.headers_mut());
-        let remaining = options.timeout.saturating_sub(started.elapsed());
-        let bytes = match tokio::time::timeout(remaining, response.bytes()).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: NAME,
-                    after: options.timeout,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(NAME, error, options.timeout)),
-            Ok(Ok(bytes)) => bytes,
-        };
-        Ok((bytes, headers))
+        let response = self.send(url, body, options, options.timeout).await?;
+        read_body(NAME, response, started, options.timeout).await
     }
 }
 
@@ -428,12 +355,6 @@ fn invalid(message: String) -> ProviderError {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
-}
-
 /// Converse answers carry no id; the AWS request id names the completion when present.
 fn completion_id(headers: &HeaderMap) -> String {
     match headers
@@ -441,7 +362,7 @@ fn completion_id(headers: &HeaderMap) -> String {
         .and_then(|value| value.to_str().ok())
     {
         Some(request_id) if !request_id.is_empty() => format!("chatcmpl-{request_id}"),
-        _ => format!("chatcmpl-{}", uuid::Uuid::new_v4()),
+        _ => fresh_completion_id(),
     }
 }
 
@@ -464,7 +385,7 @@ impl Provider for Bedrock {
             &bytes,
             &completion_id(&headers),
             model_id(&request.model),
-            now(),
+            unix_now(),
         )
         .map_err(invalid)?;
         Ok(Upstream { body, headers })
@@ -489,22 +410,18 @@ impl Provider for Bedrock {
             .send(url, body, options, options.stream_timeout)
             .await?;
         let headers = std::mem::take(response.headers_mut());
-        let content_type = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        if !content_type.is_empty() && !content_type.contains("eventstream") {
-            return Err(invalid(format!(
-                "a stream was requested but the upstream answered {content_type:?}, not \
-                 application/vnd.amazon.eventstream"
-            )));
-        }
+        check_stream_content_type(
+            NAME,
+            &headers,
+            &["eventstream"],
+            "application/vnd.amazon.eventstream",
+        )?;
         let translator = StreamTranslator::new(
             NAME,
             model_id(&request.model),
             &completion_id(&headers),
             request.wants_stream_usage(),
-            now(),
+            unix_now(),
         );
         Ok(Upstream {
             body: drive(

@@ -18,11 +18,10 @@ pub mod stream;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use switchyard_llm_types::{
@@ -30,7 +29,13 @@ use switchyard_llm_types::{
     RerankRequest, RerankResponse,
 };
 
-use crate::http::{transport_error, upstream_error};
+use crate::http::{
+    check_stream_content_type, insert_extra_headers, read_json, secret_header, upstream_error,
+    with_call_headers,
+};
+use crate::provider::{
+    configured_or_env, fresh_completion_id, refuse_unsupported, unix_now, with_defaults,
+};
 use crate::stream_driver::drive;
 use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
 
@@ -60,9 +65,7 @@ impl CohereTarget {
         api_key: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Self {
-        let base = api_base
-            .map(str::to_owned)
-            .or_else(|| env("COHERE_API_BASE"))
+        let base = configured_or_env(api_base, &["COHERE_API_BASE"], &env)
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let base = base.trim_end_matches('/');
         let base = ["/v2/chat", "/v1/chat", "/v2", "/v1"]
@@ -71,10 +74,7 @@ impl CohereTarget {
             .unwrap_or(base);
         Self {
             base_url: base.to_owned(),
-            api_key: api_key
-                .map(str::to_owned)
-                .or_else(|| env("COHERE_API_KEY"))
-                .or_else(|| env("CO_API_KEY")),
+            api_key: configured_or_env(api_key, &["COHERE_API_KEY", "CO_API_KEY"], &env),
             extra_headers: BTreeMap::new(),
             request_defaults: Map::new(),
             drop_params: false,
@@ -110,18 +110,12 @@ impl Cohere {
             HeaderValue::from_static("application/json"),
         );
         if let Some(key) = target.api_key.as_deref().filter(|key| !key.is_empty()) {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| "api_key contains characters not allowed in a header".to_owned())?;
-            value.set_sensitive(true);
-            headers.insert(http::header::AUTHORIZATION, value);
+            headers.insert(
+                http::header::AUTHORIZATION,
+                secret_header(&format!("Bearer {key}"), "api_key")?,
+            );
         }
-        for (name, value) in &target.extra_headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("extra_headers: invalid header name {name:?}"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
-            headers.insert(name, value);
-        }
+        insert_extra_headers(&mut headers, &target.extra_headers)?;
         Ok(Self {
             client,
             chat_url: url("/v2/chat")?,
@@ -138,28 +132,9 @@ impl Cohere {
         &self,
         request: &'a ChatCompletionRequest,
     ) -> Result<Cow<'a, ChatCompletionRequest>, ProviderError> {
-        let request = if self.request_defaults.is_empty() {
-            Cow::Borrowed(request)
-        } else {
-            let mut value = serde_json::to_value(request).map_err(|error| self.bad(error))?;
-            if let Value::Object(map) = &mut value {
-                for (key, default) in &self.request_defaults {
-                    if map.get(key).is_none_or(Value::is_null) {
-                        map.insert(key.clone(), default.clone());
-                    }
-                }
-            }
-            Cow::Owned(serde_json::from_value(value).map_err(|error| self.bad(error))?)
-        };
+        let request = with_defaults(NAME, request, &self.request_defaults)?;
         if !self.drop_params {
-            let unsupported = request::unsupported_params(&request);
-            if !unsupported.is_empty() {
-                return Err(ProviderError::UnsupportedParams {
-                    provider: NAME,
-                    model: request.model.clone(),
-                    params: unsupported,
-                });
-            }
+            refuse_unsupported(NAME, &request.model, request::unsupported_params(&request))?;
         }
         Ok(request)
     }
@@ -181,37 +156,10 @@ impl Cohere {
         wait: Duration,
     ) -> Result<reqwest::Response, ProviderError> {
         let body = serde_json::to_vec(body).map_err(|error| self.bad(error))?;
-        let mut headers = self.headers.clone();
-        for (name, value) in &options.headers {
-            headers.insert(name.clone(), value.clone());
-        }
-        let request = self
-            .client
-            .inner()
-            .post(url.clone())
-            .headers(headers)
-            .body(body)
-            .send();
-        let response = match tokio::time::timeout(wait, request).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: NAME,
-                    after: wait,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(NAME, error, wait)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let headers = response.headers().clone();
-        let body = match tokio::time::timeout(wait, response.bytes()).await {
-            Ok(Ok(body)) => body,
-            _ => Bytes::new(),
-        };
-        Err(upstream_error(NAME, status.as_u16(), &headers, &body))
+        let headers = with_call_headers(self.headers.clone(), &options.headers);
+        self.client
+            .post(NAME, url.clone(), headers, body, wait, upstream_error)
+            .await
     }
 
     /// Sends and reads a whole JSON answer within `options.timeout`.
@@ -222,21 +170,8 @@ impl Cohere {
         options: &CallOptions,
     ) -> Result<(Value, HeaderMap), ProviderError> {
         let started = tokio::time::Instant::now();
-        let mut response = self.send(url, body, options, options.timeout).await?;
-        let headers = std::mem::take(response.headers_mut());
-        let remaining = options.timeout.saturating_sub(started.elapsed());
-        let bytes = match tokio::time::timeout(remaining, response.bytes()).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: NAME,
-                    after: options.timeout,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(NAME, error, options.timeout)),
-            Ok(Ok(bytes)) => bytes,
-        };
-        let value = serde_json::from_slice(&bytes).map_err(|error| invalid(error.to_string()))?;
-        Ok((value, headers))
+        let response = self.send(url, body, options, options.timeout).await?;
+        read_json(NAME, response, started, options.timeout).await
     }
 }
 
@@ -245,12 +180,6 @@ fn invalid(message: String) -> ProviderError {
         provider: NAME,
         message,
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 #[async_trait]
@@ -267,8 +196,8 @@ impl Provider for Cohere {
         let request = self.prepare(request)?;
         let body = request::to_cohere_request(NAME, &request, false)?;
         let (value, headers) = self.call_json(&self.chat_url, &body, options).await?;
-        let fallback_id = format!("chatcmpl-{}", uuid::Uuid::new_v4());
-        let body = response::to_chat_response(&value, &fallback_id, &request.model, now())
+        let fallback_id = fresh_completion_id();
+        let body = response::to_chat_response(&value, &fallback_id, &request.model, unix_now())
             .map_err(invalid)?;
         Ok(Upstream { body, headers })
     }
@@ -284,22 +213,13 @@ impl Provider for Cohere {
             .send(&self.chat_url, &body, options, options.stream_timeout)
             .await?;
         let headers = std::mem::take(response.headers_mut());
-        let content_type = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        if !content_type.is_empty() && !content_type.contains("text/event-stream") {
-            return Err(invalid(format!(
-                "a stream was requested but the upstream answered {content_type:?}, not \
-                 text/event-stream"
-            )));
-        }
+        check_stream_content_type(NAME, &headers, &["text/event-stream"], "text/event-stream")?;
         let translator = StreamTranslator::new(
             NAME,
             &request.model,
-            &format!("chatcmpl-{}", uuid::Uuid::new_v4()),
+            &fresh_completion_id(),
             request.wants_stream_usage(),
-            now(),
+            unix_now(),
         );
         Ok(Upstream {
             body: drive(

@@ -17,7 +17,7 @@ pub mod stream;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -28,7 +28,13 @@ use switchyard_llm_types::{
 };
 
 use crate::google_auth::{GoogleCredentials, GoogleTokenSource};
-use crate::http::transport_error;
+use crate::http::{
+    check_stream_content_type, insert_extra_headers, read_body, read_json, secret_header,
+    with_call_headers,
+};
+use crate::provider::{
+    configured_or_env, fresh_completion_id, refuse_unsupported, unix_now, with_defaults,
+};
 use crate::stream_driver::drive;
 use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
 
@@ -88,19 +94,14 @@ impl GeminiTarget {
         api_key: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Self {
-        let base = api_base
-            .map(str::to_owned)
-            .or_else(|| env("GEMINI_API_BASE"))
+        let base = configured_or_env(api_base, &["GEMINI_API_BASE"], &env)
             .unwrap_or_else(|| AI_STUDIO_BASE_URL.to_owned());
         let base = base.trim_end_matches('/');
         let base = base.strip_suffix("/v1beta").unwrap_or(base).to_owned();
         Self {
             api: GoogleApi::AiStudio {
                 base_url: base,
-                api_key: api_key
-                    .map(str::to_owned)
-                    .or_else(|| env("GEMINI_API_KEY"))
-                    .or_else(|| env("GOOGLE_API_KEY")),
+                api_key: configured_or_env(api_key, &["GEMINI_API_KEY", "GOOGLE_API_KEY"], &env),
             },
             extra_headers: BTreeMap::new(),
             request_defaults: Map::new(),
@@ -118,18 +119,12 @@ impl GeminiTarget {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
         let key = GoogleCredentials::resolve(params.vertex_credentials, &env)?;
-        let project = params
-            .vertex_project
-            .map(str::to_owned)
-            .or_else(|| env("VERTEXAI_PROJECT"))
+        let project = configured_or_env(params.vertex_project, &["VERTEXAI_PROJECT"], &env)
             .or_else(|| key.project_id().map(str::to_owned));
         if project.is_none() && !matches!(key, GoogleCredentials::ComputeMetadata(_)) {
             return Err("no Vertex AI project: set vertex_project or VERTEXAI_PROJECT".to_owned());
         }
-        let location = params
-            .vertex_location
-            .map(str::to_owned)
-            .or_else(|| env("VERTEXAI_LOCATION"))
+        let location = configured_or_env(params.vertex_location, &["VERTEXAI_LOCATION"], &env)
             .unwrap_or_else(|| "us-central1".to_owned());
         let base_url = match params.api_base {
             Some(base) => base.trim_end_matches('/').to_owned(),
@@ -188,23 +183,16 @@ impl Gemini {
         let name = match &target.api {
             GoogleApi::AiStudio { api_key, .. } => {
                 if let Some(key) = api_key.as_deref().filter(|key| !key.is_empty()) {
-                    let mut value = HeaderValue::from_str(key).map_err(|_| {
-                        "api_key contains characters not allowed in a header".to_owned()
-                    })?;
-                    value.set_sensitive(true);
-                    headers.insert(HeaderName::from_static("x-goog-api-key"), value);
+                    headers.insert(
+                        HeaderName::from_static("x-goog-api-key"),
+                        secret_header(key, "api_key")?,
+                    );
                 }
                 "Gemini"
             }
             GoogleApi::Vertex { .. } => "Vertex_ai",
         };
-        for (name, value) in &target.extra_headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("extra_headers: invalid header name {name:?}"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
-            headers.insert(name, value);
-        }
+        insert_extra_headers(&mut headers, &target.extra_headers)?;
         Ok(Self {
             name,
             client,
@@ -321,39 +309,13 @@ impl Gemini {
         &self,
         request: &'a ChatCompletionRequest,
     ) -> Result<std::borrow::Cow<'a, ChatCompletionRequest>, ProviderError> {
-        let request = if self.request_defaults.is_empty() {
-            std::borrow::Cow::Borrowed(request)
-        } else {
-            let mut value =
-                serde_json::to_value(request).map_err(|error| ProviderError::BadRequest {
-                    provider: self.name,
-                    message: format!("cannot encode the request: {error}"),
-                    param: None,
-                })?;
-            if let Value::Object(map) = &mut value {
-                for (key, default) in &self.request_defaults {
-                    if map.get(key).is_none_or(Value::is_null) {
-                        map.insert(key.clone(), default.clone());
-                    }
-                }
-            }
-            std::borrow::Cow::Owned(serde_json::from_value(value).map_err(|error| {
-                ProviderError::BadRequest {
-                    provider: self.name,
-                    message: format!("invalid request defaults: {error}"),
-                    param: None,
-                }
-            })?)
-        };
+        let request = with_defaults(self.name, request, &self.request_defaults)?;
         if !self.drop_params {
-            let unsupported = request::unsupported_params(&request);
-            if !unsupported.is_empty() {
-                return Err(ProviderError::UnsupportedParams {
-                    provider: self.name,
-                    model: request.model.clone(),
-                    params: unsupported,
-                });
-            }
+            refuse_unsupported(
+                self.name,
+                &request.model,
+                request::unsupported_params(&request),
+            )?;
         }
         Ok(request)
     }
@@ -387,42 +349,12 @@ impl Gemini {
             value.set_sensitive(true);
             headers.insert(http::header::AUTHORIZATION, value);
         }
-        for (name, value) in &options.headers {
-            headers.insert(name.clone(), value.clone());
-        }
+        let headers = with_call_headers(headers, &options.headers);
+        // The token may have taken part of the wait.
         let wait = wait.saturating_sub(started.elapsed());
-        let request = self
-            .client
-            .inner()
-            .post(url)
-            .headers(headers)
-            .body(body)
-            .send();
-        let response = match tokio::time::timeout(wait, request).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: self.name,
-                    after: wait,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(self.name, error, wait)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let headers = response.headers().clone();
-        let body = match tokio::time::timeout(wait, response.bytes()).await {
-            Ok(Ok(body)) => body,
-            _ => Bytes::new(),
-        };
-        Err(error::http_error(
-            self.name,
-            status.as_u16(),
-            &headers,
-            &body,
-        ))
+        self.client
+            .post(self.name, url, headers, body, wait, error::http_error)
+            .await
     }
 
     /// Sends and reads a whole JSON answer within `options.timeout`.
@@ -432,10 +364,9 @@ impl Gemini {
         body: Vec<u8>,
         options: &CallOptions,
     ) -> Result<(Value, HeaderMap), ProviderError> {
-        let (bytes, headers) = self.call(url, body, options).await?;
-        let value =
-            serde_json::from_slice(&bytes).map_err(|error| self.invalid(error.to_string()))?;
-        Ok((value, headers))
+        let started = tokio::time::Instant::now();
+        let response = self.send(url, body, options, options.timeout).await?;
+        read_json(self.name, response, started, options.timeout).await
     }
 
     /// Sends and reads a whole answer within `options.timeout`.
@@ -446,20 +377,8 @@ impl Gemini {
         options: &CallOptions,
     ) -> Result<(Bytes, HeaderMap), ProviderError> {
         let started = tokio::time::Instant::now();
-        let mut response = self.send(url, body, options, options.timeout).await?;
-        let headers = std::mem::take(response.headers_mut());
-        let remaining = options.timeout.saturating_sub(started.elapsed());
-        let bytes = match tokio::time::timeout(remaining, response.bytes()).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: self.name,
-                    after: options.timeout,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(self.name, error, options.timeout)),
-            Ok(Ok(bytes)) => bytes,
-        };
-        Ok((bytes, headers))
+        let response = self.send(url, body, options, options.timeout).await?;
+        read_body(self.name, response, started, options.timeout).await
     }
 
     fn invalid(&self, message: String) -> ProviderError {
@@ -468,17 +387,6 @@ impl Gemini {
             message,
         }
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
-}
-
-/// An id for a response that carries none (`chatcmpl-` plus a random UUID, like LiteLLM's).
-fn fresh_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::new_v4())
 }
 
 #[async_trait]
@@ -498,8 +406,9 @@ impl Provider for Gemini {
             .url(&request.model, Method::Generate, options.timeout)
             .await?;
         let (bytes, headers) = self.call(url, body, options).await?;
-        let body = response::to_chat_response(&bytes, &fresh_id(), &request.model, now())
-            .map_err(|message| self.invalid(message))?;
+        let body =
+            response::to_chat_response(&bytes, &fresh_completion_id(), &request.model, unix_now())
+                .map_err(|message| self.invalid(message))?;
         Ok(Upstream { body, headers })
     }
 
@@ -517,22 +426,18 @@ impl Provider for Gemini {
             .send(url, body, options, options.stream_timeout)
             .await?;
         let headers = std::mem::take(response.headers_mut());
-        let content_type = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        if !content_type.is_empty() && !content_type.contains("text/event-stream") {
-            return Err(self.invalid(format!(
-                "a stream was requested but the upstream answered {content_type:?}, not \
-                 text/event-stream"
-            )));
-        }
+        check_stream_content_type(
+            self.name,
+            &headers,
+            &["text/event-stream"],
+            "text/event-stream",
+        )?;
         let translator = StreamTranslator::new(
             self.name,
             &request.model,
-            &fresh_id(),
+            &fresh_completion_id(),
             request.wants_stream_usage(),
-            now(),
+            unix_now(),
         );
         Ok(Upstream {
             body: drive(

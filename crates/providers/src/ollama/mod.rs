@@ -21,17 +21,19 @@ pub mod think;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 use switchyard_llm_types::{
     ChatCompletionRequest, ChatCompletionResponse, EmbeddingRequest, EmbeddingResponse,
 };
 
-use crate::http::transport_error;
+use crate::http::{
+    check_stream_content_type, insert_extra_headers, read_json, secret_header, with_call_headers,
+};
+use crate::provider::{configured_or_env, fresh_completion_id, refuse_unsupported, unix_now};
 use crate::stream_driver::drive;
 use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
 
@@ -66,9 +68,7 @@ impl OllamaTarget {
         api_key: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Self {
-        let base = api_base
-            .map(str::to_owned)
-            .or_else(|| env("OLLAMA_API_BASE"))
+        let base = configured_or_env(api_base, &["OLLAMA_API_BASE"], &env)
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         let mut base = base.trim_end_matches('/');
         for suffix in ["/api/chat", "/api/generate", "/api/embed", "/v1"] {
@@ -77,9 +77,7 @@ impl OllamaTarget {
         Self {
             endpoint,
             base_url: base.to_owned(),
-            api_key: api_key
-                .map(str::to_owned)
-                .or_else(|| env("OLLAMA_API_KEY"))
+            api_key: configured_or_env(api_key, &["OLLAMA_API_KEY"], &env)
                 .filter(|key| !key.is_empty()),
             extra_headers: BTreeMap::new(),
             request_defaults: Map::new(),
@@ -108,18 +106,12 @@ impl Ollama {
             HeaderValue::from_static("application/json"),
         );
         if let Some(key) = &target.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| "api_key contains characters not allowed in a header".to_owned())?;
-            value.set_sensitive(true);
-            headers.insert(http::header::AUTHORIZATION, value);
+            headers.insert(
+                http::header::AUTHORIZATION,
+                secret_header(&format!("Bearer {key}"), "api_key")?,
+            );
         }
-        for (name, value) in &target.extra_headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("extra_headers: invalid header name {name:?}"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
-            headers.insert(name, value);
-        }
+        insert_extra_headers(&mut headers, &target.extra_headers)?;
         reqwest::Url::parse(&target.base_url)
             .map_err(|error| format!("api_base {:?} is not a URL: {error}", target.base_url))?;
         Ok(Self {
@@ -161,14 +153,11 @@ impl Ollama {
         let request: Cow<'_, ChatCompletionRequest> =
             crate::provider::with_defaults(self.name, request, &self.request_defaults)?;
         if !self.drop_params {
-            let unsupported = request::unsupported_params(&request, self.endpoint);
-            if !unsupported.is_empty() {
-                return Err(ProviderError::UnsupportedParams {
-                    provider: self.name,
-                    model: request.model.clone(),
-                    params: unsupported,
-                });
-            }
+            refuse_unsupported(
+                self.name,
+                &request.model,
+                request::unsupported_params(&request, self.endpoint),
+            )?;
         }
         let remote = images::remote_urls(&request.messages, self.endpoint);
         let fetched =
@@ -202,42 +191,10 @@ impl Ollama {
         options: &CallOptions,
         wait: Duration,
     ) -> Result<reqwest::Response, ProviderError> {
-        let mut headers = self.headers.clone();
-        for (name, value) in &options.headers {
-            headers.insert(name.clone(), value.clone());
-        }
-        let request = self
-            .client
-            .inner()
-            .post(url)
-            .headers(headers)
-            .body(body)
-            .send();
-        let response = match tokio::time::timeout(wait, request).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: self.name,
-                    after: wait,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(self.name, error, wait)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let headers = response.headers().clone();
-        let body = match tokio::time::timeout(wait, response.bytes()).await {
-            Ok(Ok(body)) => body,
-            _ => Bytes::new(),
-        };
-        Err(error::http_error(
-            self.name,
-            status.as_u16(),
-            &headers,
-            &body,
-        ))
+        let headers = with_call_headers(self.headers.clone(), &options.headers);
+        self.client
+            .post(self.name, url, headers, body, wait, error::http_error)
+            .await
     }
 
     /// Sends and reads a whole JSON answer within `options.timeout`.
@@ -248,21 +205,9 @@ impl Ollama {
         options: &CallOptions,
     ) -> Result<(Value, HeaderMap), ProviderError> {
         let started = tokio::time::Instant::now();
-        let mut response = self.send(url, body, options, options.timeout).await?;
-        let headers = std::mem::take(response.headers_mut());
-        let remaining = options.timeout.saturating_sub(started.elapsed());
-        let bytes = match tokio::time::timeout(remaining, response.bytes()).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: self.name,
-                    after: options.timeout,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(self.name, error, options.timeout)),
-            Ok(Ok(bytes)) => bytes,
-        };
-        let value: Value =
-            serde_json::from_slice(&bytes).map_err(|error| self.invalid(error.to_string()))?;
+        let response = self.send(url, body, options, options.timeout).await?;
+        let (value, headers): (Value, _) =
+            read_json(self.name, response, started, options.timeout).await?;
         // Ollama may answer 200 with an error body (e.g. a runner failure after loading).
         if let Some(message) = error::error_message(&value) {
             return Err(error::line_error(self.name, message));
@@ -276,17 +221,6 @@ impl Ollama {
             message,
         }
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
-}
-
-/// An id for a response (Ollama gives none): `chatcmpl-` plus a random UUID, like LiteLLM's.
-fn fresh_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::new_v4())
 }
 
 #[async_trait]
@@ -307,8 +241,9 @@ impl Provider for Ollama {
         }
         let (body, url) = self.chat_body(&request, options).await?;
         let (value, headers) = self.call_json(url, body, options).await?;
-        let body = response::to_chat_response(&value, &fresh_id(), &request.model, now())
-            .map_err(|message| self.invalid(message))?;
+        let body =
+            response::to_chat_response(&value, &fresh_completion_id(), &request.model, unix_now())
+                .map_err(|message| self.invalid(message))?;
         Ok(Upstream { body, headers })
     }
 
@@ -326,25 +261,14 @@ impl Provider for Ollama {
             .send(url, body, options, options.stream_timeout)
             .await?;
         let headers = std::mem::take(response.headers_mut());
-        let content_type = headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        if !content_type.is_empty()
-            && !content_type.contains("ndjson")
-            && !content_type.contains("json")
-        {
-            return Err(self.invalid(format!(
-                "a stream was requested but the upstream answered {content_type:?}, not \
-                 application/x-ndjson"
-            )));
-        }
+        // `ndjson` or plain `json`: both are line-delimited here.
+        check_stream_content_type(self.name, &headers, &["json"], "application/x-ndjson")?;
         let translator = StreamTranslator::new(
             self.name,
             &request.model,
-            &fresh_id(),
+            &fresh_completion_id(),
             request.wants_stream_usage(),
-            now(),
+            unix_now(),
         );
         Ok(Upstream {
             body: drive(

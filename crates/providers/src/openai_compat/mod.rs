@@ -27,7 +27,11 @@ use switchyard_llm_types::{
 pub use dialect::Dialect;
 
 use crate::anthropic::inbound::openai_fit::fit_for_openai;
-use crate::http::{transport_error, upstream_error};
+use crate::http::{
+    insert_extra_headers, read_json, secret_header, transport_error, upstream_error,
+    with_call_headers,
+};
+use crate::provider::configured_or_env;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::{CallOptions, ChunkStream, HttpClient, Provider, ProviderError, Upstream};
 
@@ -83,9 +87,7 @@ impl OpenAiCompatibleTarget {
         api_key: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
-        let base = api_base
-            .map(str::to_owned)
-            .or_else(|| dialect.base_url_env().iter().find_map(|name| env(name)))
+        let base = configured_or_env(api_base, dialect.base_url_env(), &env)
             .or_else(|| dialect.default_base_url().map(str::to_owned))
             .ok_or_else(|| {
                 let vars = dialect.base_url_env().join(" or ");
@@ -95,9 +97,7 @@ impl OpenAiCompatibleTarget {
                     format!("api_base is required for this provider (or set {vars})")
                 }
             })?;
-        let api_key = api_key
-            .map(str::to_owned)
-            .or_else(|| dialect.api_key_env().iter().find_map(|name| env(name)));
+        let api_key = configured_or_env(api_key, dialect.api_key_env(), &env);
         Ok(Self {
             dialect,
             base_url: dialect.normalize_base(&base),
@@ -210,31 +210,25 @@ impl OpenAiCompatible {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        let sensitive = |text: &str, what: &str| {
-            let mut value = HeaderValue::from_str(text)
-                .map_err(|_| format!("{what} contains characters not allowed in a header"))?;
-            value.set_sensitive(true);
-            Ok::<_, String>(value)
-        };
         let api_key = target.api_key.as_deref().filter(|key| !key.is_empty());
         match (&target.layout, api_key) {
             (Layout::OpenAi, Some(key)) => {
                 headers.insert(
                     http::header::AUTHORIZATION,
-                    sensitive(&format!("Bearer {key}"), "api_key")?,
+                    secret_header(&format!("Bearer {key}"), "api_key")?,
                 );
             }
             (Layout::Azure { .. }, Some(key)) => {
                 headers.insert(
                     HeaderName::from_static("api-key"),
-                    sensitive(key, "api_key")?,
+                    secret_header(key, "api_key")?,
                 );
             }
             (Layout::Azure { ad_token, .. }, None) => {
                 if let Some(token) = ad_token.as_deref().filter(|token| !token.is_empty()) {
                     headers.insert(
                         http::header::AUTHORIZATION,
-                        sensitive(&format!("Bearer {token}"), "azure_ad_token")?,
+                        secret_header(&format!("Bearer {token}"), "azure_ad_token")?,
                     );
                 }
             }
@@ -246,13 +240,7 @@ impl OpenAiCompatible {
             })?;
             headers.insert(HeaderName::from_static("openai-organization"), value);
         }
-        for (name, value) in &target.extra_headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("extra_headers: invalid header name {name:?}"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("extra_headers: invalid value for header {name}"))?;
-            headers.insert(name, value);
-        }
+        insert_extra_headers(&mut headers, &target.extra_headers)?;
         let (chat_url, completions_url, embeddings_url, azure_wildcard) = match &target.layout {
             Layout::OpenAi => (
                 url("/chat/completions")?,
@@ -386,42 +374,17 @@ impl OpenAiCompatible {
         options: &CallOptions,
         wait: Duration,
     ) -> Result<reqwest::Response, ProviderError> {
-        let mut headers = self.headers.clone();
-        for (name, value) in &options.headers {
-            headers.insert(name.clone(), value.clone());
-        }
-        let request = self
-            .client
-            .inner()
-            .post(url.clone())
-            .headers(headers)
-            .body(body)
-            .send();
-        let response = match tokio::time::timeout(wait, request).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: self.name(),
-                    after: wait,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(self.name(), error, wait)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let headers = response.headers().clone();
-        let body = match tokio::time::timeout(wait, response.bytes()).await {
-            Ok(Ok(body)) => body,
-            _ => Bytes::new(),
-        };
-        Err(upstream_error(
-            self.name(),
-            status.as_u16(),
-            &headers,
-            &body,
-        ))
+        let headers = with_call_headers(self.headers.clone(), &options.headers);
+        self.client
+            .post(
+                self.name(),
+                url.clone(),
+                headers,
+                body,
+                wait,
+                upstream_error,
+            )
+            .await
     }
 
     /// A non-streaming call: send, read the whole body within the timeout, parse it.
@@ -433,24 +396,8 @@ impl OpenAiCompatible {
     ) -> Result<Upstream<Resp>, ProviderError> {
         let body = self.body(request)?;
         let started = tokio::time::Instant::now();
-        let mut response = self.send(url, body, options, options.timeout).await?;
-        let headers = std::mem::take(response.headers_mut());
-        let remaining = options.timeout.saturating_sub(started.elapsed());
-        let bytes = match tokio::time::timeout(remaining, response.bytes()).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider: self.name(),
-                    after: options.timeout,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(self.name(), error, options.timeout)),
-            Ok(Ok(bytes)) => bytes,
-        };
-        let body =
-            serde_json::from_slice(&bytes).map_err(|error| ProviderError::InvalidResponse {
-                provider: self.name(),
-                message: error.to_string(),
-            })?;
+        let response = self.send(url, body, options, options.timeout).await?;
+        let (body, headers) = read_json(self.name(), response, started, options.timeout).await?;
         Ok(Upstream { body, headers })
     }
 

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use http::{HeaderValue, Method};
 
 use super::{azure, OpenAiCompatible};
-use crate::http::{transport_error, upstream_error};
+use crate::http::{read_body, send_checked, transport_error, upstream_error, with_call_headers};
 use crate::passthrough::{
     PassthroughBody, PassthroughOperation, PassthroughRequest, PassthroughResponse,
 };
@@ -67,10 +67,7 @@ impl OpenAiCompatible {
         } else {
             options.timeout
         };
-        let mut headers = self.headers.clone();
-        for (name, value) in &options.headers {
-            headers.insert(name.clone(), value.clone());
-        }
+        let mut headers = with_call_headers(self.headers.clone(), &options.headers);
         if let Some(multipart) = &request.multipart {
             let content_type = HeaderValue::from_str(&multipart.content_type()).map_err(|_| {
                 ProviderError::BadRequest {
@@ -99,25 +96,9 @@ impl OpenAiCompatible {
             builder = builder.header(http::header::CONTENT_LENGTH, 0);
         }
         let started = tokio::time::Instant::now();
-        let response = match tokio::time::timeout(wait, builder.send()).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider,
-                    after: wait,
-                })
-            }
-            Ok(Err(error)) => return Err(transport_error(provider, error, wait)),
-            Ok(Ok(response)) => response,
-        };
+        let response = send_checked(provider, builder, wait, upstream_error).await?;
         let status = response.status();
         let mut headers = response.headers().clone();
-        if !status.is_success() {
-            let body = match tokio::time::timeout(wait, response.bytes()).await {
-                Ok(Ok(body)) => body,
-                _ => Bytes::new(),
-            };
-            return Err(upstream_error(provider, status.as_u16(), &headers, &body));
-        }
         let content_type = headers.remove(http::header::CONTENT_TYPE);
         let is_stream = content_type
             .as_ref()
@@ -126,17 +107,8 @@ impl OpenAiCompatible {
         let body = if is_stream {
             PassthroughBody::Stream(relay_stream(response, provider, options.stream_timeout))
         } else {
-            let remaining = wait.saturating_sub(started.elapsed());
-            match tokio::time::timeout(remaining, response.bytes()).await {
-                Err(_) => {
-                    return Err(ProviderError::Timeout {
-                        provider,
-                        after: wait,
-                    })
-                }
-                Ok(Err(error)) => return Err(transport_error(provider, error, wait)),
-                Ok(Ok(bytes)) => PassthroughBody::Full(bytes),
-            }
+            let (bytes, _) = read_body(provider, response, started, wait).await?;
+            PassthroughBody::Full(bytes)
         };
         Ok(Upstream {
             body: PassthroughResponse {
