@@ -20,8 +20,8 @@ use switchyard_tests::sse::stream_text;
 use switchyard_tests::{Gateway, MASTER_KEY};
 
 use crate::common::{
-    assert_error, chunks, open_stream, read_stream, send_json, serve_raw_with, ExpectedError,
-    RawReply, RawRequest,
+    assert_error, assert_image_refused, chunks, open_stream, read_stream, send_json, serve_images,
+    serve_raw_with, ExpectedError, RawReply, RawRequest, PNG_BASE64,
 };
 
 const KEY_ID: &str = "AKIDE2ESWITCHYARD";
@@ -339,36 +339,7 @@ async fn start_mock() -> (String, Seen) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bedrock_calls_are_signed_and_translated_through_the_gateway() {
     let (base, _) = start_mock().await;
-    let gateway = Gateway::start_with(
-        &format!(
-            r#"
-model_list:
-  - model_name: nova
-    litellm_params:
-      model: bedrock/amazon.nova-lite-v1:0
-      api_base: {base}
-      aws_region_name: {REGION}
-  - model_name: nova-wrong-secret
-    litellm_params:
-      model: bedrock/amazon.nova-lite-v1:0
-      api_base: {base}
-      aws_region_name: {REGION}
-      aws_access_key_id: {KEY_ID}
-      aws_secret_access_key: not-the-secret
-router_settings:
-  num_retries: 0
-  disable_cooldowns: true
-general_settings:
-  master_key: {MASTER_KEY}
-"#
-        ),
-        &[],
-        // The first deployment takes its credentials from the standard AWS variables.
-        &[
-            ("AWS_ACCESS_KEY_ID", KEY_ID),
-            ("AWS_SECRET_ACCESS_KEY", SECRET),
-        ],
-    );
+    let gateway = signed_gateway(&base);
 
     let (status, _, reply) = say_hi(&gateway, "nova").await;
     assert_eq!(status, StatusCode::OK, "{reply}");
@@ -416,6 +387,41 @@ general_settings:
 
     let (status, _, reply) = say_hi(&gateway, "nova-wrong-secret").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{reply}");
+}
+
+/// A gateway with `nova` (keys from the standard AWS variables) and `nova-wrong-secret`
+/// deployments of the mock at `base`.
+fn signed_gateway(base: &str) -> Gateway {
+    Gateway::start_with(
+        &format!(
+            r#"
+model_list:
+  - model_name: nova
+    litellm_params:
+      model: bedrock/amazon.nova-lite-v1:0
+      api_base: {base}
+      aws_region_name: {REGION}
+  - model_name: nova-wrong-secret
+    litellm_params:
+      model: bedrock/amazon.nova-lite-v1:0
+      api_base: {base}
+      aws_region_name: {REGION}
+      aws_access_key_id: {KEY_ID}
+      aws_secret_access_key: not-the-secret
+router_settings:
+  num_retries: 0
+  disable_cooldowns: true
+general_settings:
+  master_key: {MASTER_KEY}
+"#
+        ),
+        &[],
+        // The first deployment takes its credentials from the standard AWS variables.
+        &[
+            ("AWS_ACCESS_KEY_ID", KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ],
+    )
 }
 
 /// A one-message chat with `model`: status, headers, body.
@@ -679,4 +685,57 @@ general_settings:
     assert_eq!(seen.imds_fetches.load(Ordering::SeqCst), 1);
     let signers = seen.runtime_signers.lock().unwrap().clone();
     assert_eq!(signers, vec![SERVED_KEY_ID; 6]);
+}
+
+/// Remote image URLs are downloaded by the gateway and sent as Converse image bytes (Converse
+/// takes no URLs); an image that cannot be used is a 400 naming it, and Bedrock is not called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_gets_remote_images_as_bytes() {
+    let seen = Seen::default();
+    let state = seen.clone();
+    let converse_bodies = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let log = converse_bodies.clone();
+    let base = serve_raw_with(move |request: &RawRequest| {
+        if request.target.contains("/converse") {
+            let body = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+            log.lock().unwrap().push(body);
+        }
+        answer(request, &state)
+    })
+    .await;
+    let images = serve_images().await;
+    let gateway = signed_gateway(&base);
+    let with_image = |url: &str, stream: bool| {
+        json!({"model": "nova", "stream": stream, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": url}}]}]})
+    };
+    let expected_content = json!([
+        {"text": "What is this?"},
+        {"image": {"format": "png", "source": {"bytes": PNG_BASE64}}}
+    ]);
+
+    let cat = format!("{images}/cat.png");
+    let (status, _, reply) =
+        send_json(gateway.post("/v1/chat/completions", &with_image(&cat, false))).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    chat_ok(&reply);
+    let sent = converse_bodies.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(sent["messages"][0]["content"], expected_content);
+
+    let reader = open_stream(&gateway, "/v1/chat/completions", &with_image(&cat, true)).await;
+    assert_eq!(stream_text(&read_stream(reader).await), "Hallo");
+    let sent = converse_bodies.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(sent["messages"][0]["content"], expected_content);
+
+    let calls_before = converse_bodies.lock().unwrap().len();
+    for (url, why) in [
+        (format!("{images}/gone.png"), "HTTP 404"),
+        (format!("{images}/page"), "text/html"),
+        (format!("{images}/cat.bmp"), "image/bmp"),
+    ] {
+        let request = with_image(&url, false);
+        assert_image_refused(&gateway, &request, &url, why, "BedrockException").await;
+    }
+    assert_eq!(converse_bodies.lock().unwrap().len(), calls_before);
 }

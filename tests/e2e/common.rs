@@ -309,3 +309,47 @@ where
     });
     base
 }
+
+/// Bytes standing in for a PNG image (its signature, then bytes that are not UTF-8; no
+/// provider mock decodes it), served by [`serve_images`] at `/cat.png`, and their standard base64.
+pub const PNG_BYTES: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe pretend pixels";
+pub const PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUv/+IHByZXRlbmQgcGl4ZWxz";
+
+/// A web server of images for the remote-image tests: `/cat.png` ([`PNG_BYTES`] as
+/// `image/png`), `/cat.bmp` (an image type not every provider takes), `/page` (HTML), 404
+/// for anything else. Returns the base URL.
+pub async fn serve_images() -> String {
+    serve_raw_with(|request: &RawRequest| match request.target.as_str() {
+        "/cat.png" => RawReply::new(200, "image/png", PNG_BYTES),
+        "/cat.bmp" => RawReply::new(200, "image/bmp", &b"BM pretend bitmap"[..]),
+        "/page" => RawReply::new(200, "text/html; charset=utf-8", "<html></html>"),
+        _ => RawReply::new(404, "text/plain", "not found"),
+    })
+    .await
+}
+
+/// Asserts that `request` (a chat naming the image at `url`) is refused as the client's to
+/// fix: a 400 for `messages` whose message, from `exception` (`BedrockException`), names the
+/// URL and says `why`.
+pub async fn assert_image_refused(
+    gateway: &Gateway,
+    request: &Value,
+    url: &str,
+    why: &str,
+    exception: &str,
+) {
+    let (status, _, reply) = send_json(gateway.post("/v1/chat/completions", request)).await;
+    let prefix = format!("litellm.BadRequestError: {exception} - cannot use the image at");
+    assert_error(
+        status,
+        &reply,
+        &ExpectedError {
+            status: 400,
+            kind: "invalid_request_error",
+            param: Some("messages"),
+            message_prefix: &prefix,
+        },
+    );
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(url) && message.contains(why), "{message}");
+}

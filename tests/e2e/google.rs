@@ -13,7 +13,8 @@ use switchyard_tests::sse::stream_text;
 use switchyard_tests::{Gateway, MASTER_KEY};
 
 use crate::common::{
-    assert_error, chunks, open_stream, read_stream, send_json, serve_raw, ExpectedError, RawRequest,
+    assert_error, assert_image_refused, chunks, open_stream, read_stream, send_json, serve_images,
+    serve_raw, ExpectedError, RawRequest, PNG_BASE64,
 };
 
 pub(crate) const API_KEY: &str = "g-e2e-key";
@@ -391,21 +392,28 @@ async fn vertex_uses_user_credentials_from_google_application_credentials() {
 /// On Google Cloud with no credentials configured anywhere: the metadata server (at
 /// `GCE_METADATA_HOST`) gives the token and, with no `vertex_project`, the project; each is
 /// asked once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vertex_on_google_cloud_uses_the_metadata_server() {
-    let mock = start_mock().await;
-    // No gcloud credentials file to find.
-    let empty = tempfile::tempdir().unwrap();
-    let empty = empty.path().display().to_string();
+/// A `vertex-flash` gateway whose token and project come from the mock's metadata server, as
+/// on Google Cloud (no gcloud credentials file to find: `HOME` is the empty directory
+/// returned, to keep while the gateway runs).
+fn vertex_on_the_metadata_server(mock: &Mock) -> (Gateway, tempfile::TempDir) {
+    let home = tempfile::tempdir().unwrap();
+    let empty = home.path().display().to_string();
     let host = mock.base.trim_start_matches("http://").to_owned();
     let gateway = vertex_without_credentials(
-        &mock,
+        mock,
         &[
             ("GCE_METADATA_HOST", &host),
             ("CLOUDSDK_CONFIG", &empty),
             ("HOME", &empty),
         ],
     );
+    (gateway, home)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vertex_on_google_cloud_uses_the_metadata_server() {
+    let mock = start_mock().await;
+    let (gateway, _home) = vertex_on_the_metadata_server(&mock);
     vertex_chats_succeed(&gateway, 3).await;
     let seen = mock.seen.lock().unwrap();
     let asked = |path: &str| {
@@ -416,4 +424,87 @@ async fn vertex_on_google_cloud_uses_the_metadata_server() {
     assert_eq!(asked("instance/service-accounts/default/token"), 1);
     assert_eq!(asked("project/project-id"), 1);
     assert_eq!(mock.token_exchanges.load(Ordering::SeqCst), 0);
+}
+
+/// The parts of the last `generateContent` call the mock received, and how many it received.
+fn last_generate_parts(mock: &Mock) -> (Value, usize) {
+    let seen = mock.seen.lock().unwrap();
+    let calls: Vec<&RawRequest> = seen
+        .iter()
+        .filter(|request| request.target.contains(":generateContent"))
+        .collect();
+    let parts = calls.last().map_or(Value::Null, |request| {
+        serde_json::from_slice::<Value>(&request.body).unwrap()["contents"][0]["parts"].clone()
+    });
+    (parts, calls.len())
+}
+
+fn with_images(model: &str, urls: &[&str]) -> Value {
+    let mut content = vec![json!({"type": "text", "text": "What is this?"})];
+    for url in urls {
+        content.push(json!({"type": "image_url", "image_url": {"url": url}}));
+    }
+    json!({"model": model, "messages": [{"role": "user", "content": content}]})
+}
+
+/// AI Studio cannot read web URLs: the gateway downloads them and sends them inline, as
+/// LiteLLM does, but leaves Files API URIs to Gemini; an unusable image is a 400 naming it,
+/// and Gemini is not called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_gets_web_images_inline() {
+    let mock = start_mock().await;
+    let gateway = gemini_gateway(&mock);
+    let images = serve_images().await;
+    let cat = format!("{images}/cat.png");
+    let file = "https://generativelanguage.googleapis.com/v1beta/files/e2e-file";
+
+    let (status, _, reply) = send_json(gateway.post(
+        "/v1/chat/completions",
+        &with_images("gemini-flash", &[&cat, file]),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let (parts, calls) = last_generate_parts(&mock);
+    assert_eq!(
+        parts,
+        json!([
+            {"text": "What is this?"},
+            {"inlineData": {"mimeType": "image/png", "data": PNG_BASE64}},
+            {"fileData": {"mimeType": "image/jpeg", "fileUri": file}}
+        ])
+    );
+
+    for (url, why) in [
+        (format!("{images}/gone.png"), "HTTP 404"),
+        (format!("{images}/page"), "text/html"),
+    ] {
+        let request = with_images("gemini-flash", &[&url]);
+        assert_image_refused(&gateway, &request, &url, why, "GeminiException").await;
+    }
+    assert_eq!(last_generate_parts(&mock).1, calls);
+}
+
+/// Vertex AI reads typed `https://` URLs itself; a plain `http://` one is downloaded and sent
+/// inline, as LiteLLM does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vertex_gets_plain_http_images_inline_and_https_ones_by_uri() {
+    let mock = start_mock().await;
+    let (gateway, _home) = vertex_on_the_metadata_server(&mock);
+    let images = serve_images().await;
+    let cat = format!("{images}/cat.png");
+    let web = "https://example.com/photos/dog.webp";
+    let (status, _, reply) = send_json(gateway.post(
+        "/v1/chat/completions",
+        &with_images("vertex-flash", &[&cat, web]),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(
+        last_generate_parts(&mock).0,
+        json!([
+            {"text": "What is this?"},
+            {"inlineData": {"mimeType": "image/png", "data": PNG_BASE64}},
+            {"fileData": {"mimeType": "image/webp", "fileUri": web}}
+        ])
+    );
 }

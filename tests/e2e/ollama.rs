@@ -10,8 +10,8 @@ use switchyard_tests::sse::stream_text;
 use switchyard_tests::{Gateway, MASTER_KEY};
 
 use crate::common::{
-    assert_error, chunks, header, open_stream, read_stream, send_json, serve_raw, ExpectedError,
-    RawRequest,
+    assert_error, assert_image_refused, chunks, header, open_stream, read_stream, send_json,
+    serve_raw, ExpectedError, RawRequest,
 };
 
 fn ollama_error(status: u16, message: &str) -> (u16, &'static str, String) {
@@ -447,21 +447,8 @@ async fn http_image_urls_are_downloaded_and_sent_inline() {
             "the download failed",
         ),
     ] {
-        let (status, _, reply) =
-            send_json(gateway.post("/v1/chat/completions", &with_image("local-chat", &url))).await;
-        assert_error(
-            status,
-            &reply,
-            &ExpectedError {
-                status: 400,
-                kind: "invalid_request_error",
-                param: Some("messages"),
-                message_prefix:
-                    "litellm.BadRequestError: Ollama_chatException - cannot use the image at",
-            },
-        );
-        let message = reply["error"]["message"].as_str().unwrap();
-        assert!(message.contains(&url) && message.contains(why), "{message}");
+        let request = with_image("local-chat", &url);
+        assert_image_refused(&gateway, &request, &url, why, "Ollama_chatException").await;
     }
     assert_eq!(mock.seen.lock().unwrap().len(), before);
 }

@@ -36,6 +36,7 @@ pub mod error;
 pub mod gemini;
 pub mod google_auth;
 pub mod http;
+pub mod image_fetch;
 pub mod mock;
 pub mod ndjson;
 pub mod ollama;

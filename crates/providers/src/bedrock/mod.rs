@@ -265,6 +265,23 @@ impl Bedrock {
         Ok(request)
     }
 
+    /// Downloads the request's `http(s)://` images: Converse takes image bytes only, and
+    /// LiteLLM fetches them too.
+    async fn fetch_images(
+        &self,
+        request: &ChatCompletionRequest,
+        options: &CallOptions,
+    ) -> Result<crate::image_fetch::FetchedImages, ProviderError> {
+        crate::image_fetch::fetch_remote_images(
+            NAME,
+            self.client.inner(),
+            &request.messages,
+            |_, image| crate::image_fetch::is_remote(&image.url),
+            options.timeout,
+        )
+        .await
+    }
+
     /// Signs and sends one POST; non-2xx answers become classified errors.
     async fn send(
         &self,
@@ -378,7 +395,8 @@ impl Provider for Bedrock {
         options: &CallOptions,
     ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
         let request = self.prepare(request)?;
-        let body = request::to_converse_request(&request)?;
+        let images = self.fetch_images(&request, options).await?;
+        let body = request::to_converse_request_with_images(&request, &images)?;
         let url = self.url(&request.model, "converse")?;
         let (bytes, headers) = self.call(url, &body, options).await?;
         let body = response::to_chat_response(
@@ -397,14 +415,15 @@ impl Provider for Bedrock {
         options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         let request = self.prepare(request)?;
-        let body =
-            serde_json::to_vec(&request::to_converse_request(&request)?).map_err(|error| {
-                ProviderError::BadRequest {
-                    provider: NAME,
-                    message: format!("cannot encode the request: {error}"),
-                    param: None,
-                }
-            })?;
+        let images = self.fetch_images(&request, options).await?;
+        let body = serde_json::to_vec(&request::to_converse_request_with_images(
+            &request, &images,
+        )?)
+        .map_err(|error| ProviderError::BadRequest {
+            provider: NAME,
+            message: format!("cannot encode the request: {error}"),
+            param: None,
+        })?;
         let url = self.url(&request.model, "converse-stream")?;
         let mut response = self
             .send(url, body, options, options.stream_timeout)

@@ -8,6 +8,7 @@ use switchyard_llm_types::{
     ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role, Tool, ToolChoice,
 };
 
+use crate::image_fetch::{self, FetchedImages, NO_IMAGES};
 use crate::ProviderError;
 
 const PROVIDER: &str = "Bedrock";
@@ -205,11 +206,21 @@ impl AdditionalFields<'_> {
     }
 }
 
-/// Builds the Converse body for `request`.
+/// Builds the Converse body for `request` (which must not hold remote image URLs; see
+/// [`to_converse_request_with_images`]).
 pub fn to_converse_request(
     request: &ChatCompletionRequest,
 ) -> Result<ConverseRequest<'_>, ProviderError> {
-    let (system, messages) = convert_messages(&request.messages)?;
+    to_converse_request_with_images(request, &NO_IMAGES)
+}
+
+/// [`to_converse_request`] with the images downloaded for the request's remote image URLs
+/// (Converse takes image bytes only).
+pub fn to_converse_request_with_images<'a>(
+    request: &'a ChatCompletionRequest,
+    fetched: &'a FetchedImages,
+) -> Result<ConverseRequest<'a>, ProviderError> {
+    let (system, messages) = convert_messages(&request.messages, fetched)?;
     let extra = |key: &str| request.extra.get(key).filter(|value| !value.is_null());
     let tool_config = match request.tools.as_deref() {
         Some(tools) if !tools.is_empty() => Some(ToolConfig {
@@ -292,20 +303,22 @@ fn convert_tool(tool: &Tool) -> Result<ToolSpecEntry<'_>, ProviderError> {
 /// The conversation being built: blocks are appended to the last message while the role
 /// stays the same (Converse requires alternating roles; tool results are user content), so
 /// a message that yields no block neither opens nor splits a turn.
-#[derive(Default)]
-struct Turns<'a>(Vec<Message<'a>>);
+struct Turns<'a> {
+    messages: Vec<Message<'a>>,
+    fetched: &'a FetchedImages,
+}
 
 impl<'a> Turns<'a> {
     fn blocks(&mut self, role: &'static str) -> &mut Vec<Block<'a>> {
-        let same_role = self.0.last().is_some_and(|turn| turn.role == role);
+        let same_role = self.messages.last().is_some_and(|turn| turn.role == role);
         if !same_role {
-            self.0.push(Message {
+            self.messages.push(Message {
                 role,
                 content: Vec::new(),
             });
         }
-        let last = self.0.len() - 1;
-        &mut self.0[last].content
+        let last = self.messages.len() - 1;
+        &mut self.messages[last].content
     }
 
     /// Appends `content`'s blocks to the turn of `role`, opening one only if there is a block.
@@ -314,7 +327,7 @@ impl<'a> Turns<'a> {
         role: &'static str,
         content: Option<&'a MessageContent>,
     ) -> Result<(), ProviderError> {
-        let mut blocks = ContentBlocks::new(content);
+        let mut blocks = ContentBlocks::new(content, self.fetched);
         if let Some(first) = blocks.next().transpose()? {
             let turn = self.blocks(role);
             turn.push(first);
@@ -327,15 +340,19 @@ impl<'a> Turns<'a> {
 }
 
 /// Splits system prompts out and converts the conversation.
-fn convert_messages(
-    messages: &[ChatMessage],
-) -> Result<(Vec<Block<'_>>, Vec<Message<'_>>), ProviderError> {
+fn convert_messages<'a>(
+    messages: &'a [ChatMessage],
+    fetched: &'a FetchedImages,
+) -> Result<(Vec<Block<'a>>, Vec<Message<'a>>), ProviderError> {
     let mut system = Vec::new();
-    let mut turns = Turns::default();
+    let mut turns = Turns {
+        messages: Vec::new(),
+        fetched,
+    };
     for message in messages {
         match message.role {
             Role::System | Role::Developer => {
-                for block in ContentBlocks::new(message.content.as_ref()) {
+                for block in ContentBlocks::new(message.content.as_ref(), fetched) {
                     let block = block?;
                     if !matches!(block, Block::Text(_)) {
                         return Err(bad_request(
@@ -359,7 +376,7 @@ fn convert_messages(
                 }
             }
             Role::Tool => {
-                let result = tool_result(message)?;
+                let result = tool_result(message, fetched)?;
                 turns.blocks("user").push(result);
             }
             Role::Function => {
@@ -372,7 +389,7 @@ fn convert_messages(
             }
         }
     }
-    Ok((system, turns.0))
+    Ok((system, turns.messages))
 }
 
 fn parse_arguments(id: &str, arguments: &str) -> Result<Value, ProviderError> {
@@ -388,13 +405,16 @@ fn parse_arguments(id: &str, arguments: &str) -> Result<Value, ProviderError> {
     })
 }
 
-fn tool_result(message: &ChatMessage) -> Result<Block<'_>, ProviderError> {
+fn tool_result<'a>(
+    message: &'a ChatMessage,
+    fetched: &'a FetchedImages,
+) -> Result<Block<'a>, ProviderError> {
     let id = message
         .tool_call_id
         .as_deref()
         .ok_or_else(|| bad_request("a tool message has no tool_call_id".to_owned(), "messages"))?;
     let mut content =
-        ContentBlocks::new(message.content.as_ref()).collect::<Result<Vec<_>, _>>()?;
+        ContentBlocks::new(message.content.as_ref(), fetched).collect::<Result<Vec<_>, _>>()?;
     if content.is_empty() {
         // Converse rejects an empty tool result.
         content.push(Block::Text(""));
@@ -409,16 +429,16 @@ fn tool_result(message: &ChatMessage) -> Result<Block<'_>, ProviderError> {
 enum ContentBlocks<'a> {
     Done,
     One(&'a str),
-    Many(std::slice::Iter<'a, ContentPart>),
+    Many(std::slice::Iter<'a, ContentPart>, &'a FetchedImages),
 }
 
 impl<'a> ContentBlocks<'a> {
-    fn new(content: Option<&'a MessageContent>) -> Self {
+    fn new(content: Option<&'a MessageContent>, fetched: &'a FetchedImages) -> Self {
         match content {
             None => Self::Done,
             Some(MessageContent::Text(text)) if text.is_empty() => Self::Done,
             Some(MessageContent::Text(text)) => Self::One(text),
-            Some(MessageContent::Parts(parts)) => Self::Many(parts.iter()),
+            Some(MessageContent::Parts(parts)) => Self::Many(parts.iter(), fetched),
         }
     }
 }
@@ -430,12 +450,14 @@ impl<'a> Iterator for ContentBlocks<'a> {
         match std::mem::replace(self, Self::Done) {
             Self::Done => None,
             Self::One(text) => Some(Ok(Block::Text(text))),
-            Self::Many(mut parts) => {
+            Self::Many(mut parts, fetched) => {
                 let item = loop {
                     match parts.next()? {
                         ContentPart::Text { text, .. } if text.is_empty() => {}
                         ContentPart::Text { text, .. } => break Ok(Block::Text(text)),
-                        ContentPart::ImageUrl { image_url, .. } => break image_block(image_url),
+                        ContentPart::ImageUrl { image_url, .. } => {
+                            break image_block(image_url, fetched)
+                        }
                         ContentPart::Other(value) => {
                             break Err(bad_request(
                                 format!(
@@ -447,20 +469,41 @@ impl<'a> Iterator for ContentBlocks<'a> {
                         }
                     }
                 };
-                *self = Self::Many(parts);
+                *self = Self::Many(parts, fetched);
                 Some(item)
             }
         }
     }
 }
 
-/// Converse takes image bytes only (base64 in JSON): `data:` URLs are converted, remote URLs
-/// are refused rather than fetched by the gateway.
-fn image_block(image: &ImageUrl) -> Result<Block<'_>, ProviderError> {
-    let rest = image.url.strip_prefix("data:").ok_or_else(|| {
+/// Converse takes image bytes only (base64 in JSON): `data:` URLs are converted, and
+/// `http(s)://` URLs are the images downloaded for them ([`crate::image_fetch`]).
+fn image_block<'a>(
+    image: &'a ImageUrl,
+    fetched: &'a FetchedImages,
+) -> Result<Block<'a>, ProviderError> {
+    let url = image.url.as_str();
+    if image_fetch::is_remote(url) {
+        let downloaded = fetched.get(url).ok_or_else(|| {
+            bad_request(
+                format!("the image at {url} was not downloaded; Bedrock takes image bytes only"),
+                "messages",
+            )
+        })?;
+        let format = image_format(&downloaded.media_type).map_err(|why| {
+            bad_request(format!("cannot use the image at {url}: {why}"), "messages")
+        })?;
+        return Ok(Block::Image {
+            format,
+            source: ImageSource {
+                bytes: &downloaded.base64,
+            },
+        });
+    }
+    let rest = url.strip_prefix("data:").ok_or_else(|| {
         bad_request(
-            "Bedrock accepts images as data URLs (data:image/png;base64,...) only; remote \
-             image URLs are not fetched"
+            "Bedrock accepts images as data URLs (data:image/png;base64,...) or http(s) URLs \
+             only"
                 .to_owned(),
             "messages",
         )
@@ -477,22 +520,24 @@ fn image_block(image: &ImageUrl) -> Result<Block<'_>, ProviderError> {
             "messages",
         )
     })?;
-    let format = match media_type {
-        "image/png" => "png",
-        "image/jpeg" | "image/jpg" => "jpeg",
-        "image/gif" => "gif",
-        "image/webp" => "webp",
-        other => {
-            return Err(bad_request(
-                format!("image type {other:?} is not supported by Bedrock (png, jpeg, gif, webp)"),
-                "messages",
-            ))
-        }
-    };
+    let format = image_format(media_type).map_err(|why| bad_request(why, "messages"))?;
     Ok(Block::Image {
         format,
         source: ImageSource { bytes: data },
     })
+}
+
+/// The Converse image `format` of a media type (the four Bedrock takes).
+fn image_format(media_type: &str) -> Result<&'static str, String> {
+    match media_type {
+        "image/png" => Ok("png"),
+        "image/jpeg" | "image/jpg" => Ok("jpeg"),
+        "image/gif" => Ok("gif"),
+        "image/webp" => Ok("webp"),
+        other => Err(format!(
+            "image type {other:?} is not supported by Bedrock (png, jpeg, gif, webp)"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -556,7 +601,7 @@ mod tests {
     }
 
     #[test]
-    fn images_are_bytes_and_remote_urls_are_refused() {
+    fn images_are_bytes_and_undownloaded_or_unsupported_ones_are_refused() {
         let body = convert(json!({
             "model": "m",
             "messages": [{"role": "user", "content": [
@@ -571,6 +616,7 @@ mod tests {
             "https://example.com/cat.png",
             "data:image/tiff;base64,AAAA",
             "data:image/png,raw",
+            "ftp://example.com/cat.png",
         ] {
             let request: ChatCompletionRequest = serde_json::from_value(json!({
                 "model": "m", "messages": [{"role": "user", "content": [
@@ -579,6 +625,51 @@ mod tests {
             .unwrap();
             assert!(to_converse_request(&request).is_err(), "{url}");
         }
+    }
+
+    #[test]
+    fn downloaded_images_are_bytes_in_the_format_of_their_media_type() {
+        use crate::image_fetch::fetched_for_tests;
+        let request: ChatCompletionRequest = serde_json::from_value(json!({
+            "model": "m", "messages": [
+                {"role": "user", "content": [
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat"}},
+                    {"type": "text", "text": "and"},
+                    {"type": "image_url", "image_url": {"url": "HTTP://example.com/dog.gif"}}]},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "t1", "content": [
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat"}}]}]
+        }))
+        .unwrap();
+        let fetched = fetched_for_tests(&[
+            ("https://example.com/cat", "image/webp", "UklG"),
+            ("HTTP://example.com/dog.gif", "image/gif", "R0lG"),
+        ]);
+        let body =
+            serde_json::to_value(to_converse_request_with_images(&request, &fetched).unwrap())
+                .unwrap();
+        assert_eq!(
+            body["messages"][0]["content"],
+            json!([{"image": {"format": "webp", "source": {"bytes": "UklG"}}}, {"text": "and"},
+                   {"image": {"format": "gif", "source": {"bytes": "R0lG"}}}])
+        );
+        assert_eq!(
+            body["messages"][2]["content"][0]["toolResult"]["content"],
+            json!([{"image": {"format": "webp", "source": {"bytes": "UklG"}}}])
+        );
+
+        let bitmap = fetched_for_tests(&[
+            ("https://example.com/cat", "image/bmp", "Qk0="),
+            ("HTTP://example.com/dog.gif", "image/gif", "R0lG"),
+        ]);
+        let error = to_converse_request_with_images(&request, &bitmap).unwrap_err();
+        assert!(
+            matches!(&error, ProviderError::BadRequest { message, param: Some(param), .. }
+                if message.contains("https://example.com/cat") && message.contains("image/bmp")
+                    && param == "messages"),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -320,6 +320,27 @@ impl Gemini {
         Ok(request)
     }
 
+    /// Downloads the request's remote images that this API cannot read itself, as LiteLLM
+    /// does (all `http(s)://` ones for AI Studio; fewer for Vertex AI).
+    async fn fetch_images(
+        &self,
+        request: &ChatCompletionRequest,
+        options: &CallOptions,
+    ) -> Result<crate::image_fetch::FetchedImages, ProviderError> {
+        let downloads = match self.api {
+            GoogleApi::AiStudio { .. } => request::ai_studio_downloads,
+            GoogleApi::Vertex { .. } => request::vertex_downloads,
+        };
+        crate::image_fetch::fetch_remote_images(
+            self.name,
+            self.client.inner(),
+            &request.messages,
+            |_, image| downloads(image),
+            options.timeout,
+        )
+        .await
+    }
+
     fn encode(&self, body: &impl serde::Serialize) -> Result<Vec<u8>, ProviderError> {
         serde_json::to_vec(body).map_err(|error| ProviderError::BadRequest {
             provider: self.name,
@@ -401,7 +422,10 @@ impl Provider for Gemini {
         options: &CallOptions,
     ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
         let request = self.prepare(request)?;
-        let body = self.encode(&request::to_gemini_request(self.name, &request)?)?;
+        let images = self.fetch_images(&request, options).await?;
+        let body = self.encode(&request::to_gemini_request_with_images(
+            self.name, &request, &images,
+        )?)?;
         let url = self
             .url(&request.model, Method::Generate, options.timeout)
             .await?;
@@ -418,7 +442,10 @@ impl Provider for Gemini {
         options: &CallOptions,
     ) -> Result<Upstream<ChunkStream>, ProviderError> {
         let request = self.prepare(request)?;
-        let body = self.encode(&request::to_gemini_request(self.name, &request)?)?;
+        let images = self.fetch_images(&request, options).await?;
+        let body = self.encode(&request::to_gemini_request_with_images(
+            self.name, &request, &images,
+        )?)?;
         let url = self
             .url(&request.model, Method::Stream, options.stream_timeout)
             .await?;

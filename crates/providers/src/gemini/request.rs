@@ -11,6 +11,7 @@ use switchyard_llm_types::{
     ChatCompletionRequest, ChatMessage, ContentPart, Extra, MessageContent, Role, Tool, ToolChoice,
 };
 
+use crate::image_fetch::{self, FetchedImages, NO_IMAGES};
 use crate::ProviderError;
 
 fn bad_request(provider: &'static str, message: String, param: &str) -> ProviderError {
@@ -229,7 +230,17 @@ pub fn to_gemini_request<'a>(
     provider: &'static str,
     request: &'a ChatCompletionRequest,
 ) -> Result<GenerateContentRequest<'a>, ProviderError> {
-    let (system_instruction, contents) = convert_messages(provider, &request.messages)?;
+    to_gemini_request_with_images(provider, request, &NO_IMAGES)
+}
+
+/// [`to_gemini_request`] with the images downloaded for some of the request's remote image
+/// URLs (see [`ai_studio_downloads`] and [`vertex_downloads`]): those are sent inline.
+pub fn to_gemini_request_with_images<'a>(
+    provider: &'static str,
+    request: &'a ChatCompletionRequest,
+    fetched: &'a FetchedImages,
+) -> Result<GenerateContentRequest<'a>, ProviderError> {
+    let (system_instruction, contents) = convert_messages(provider, &request.messages, fetched)?;
     let tools = match request.tools.as_deref() {
         Some(tools) => convert_tools(provider, tools)?,
         None => Vec::new(),
@@ -446,8 +457,9 @@ impl<'a> Turns<'a> {
         provider: &'static str,
         role: &'static str,
         content: Option<&'a MessageContent>,
+        fetched: &'a FetchedImages,
     ) -> Result<(), ProviderError> {
-        let mut parts = ContentParts::new(provider, content);
+        let mut parts = ContentParts::new(provider, content, fetched);
         if let Some(first) = parts.next().transpose()? {
             let turn = self.parts(role);
             turn.push(first);
@@ -463,6 +475,7 @@ impl<'a> Turns<'a> {
 fn convert_messages<'a>(
     provider: &'static str,
     messages: &'a [ChatMessage],
+    fetched: &'a FetchedImages,
 ) -> Result<(Option<SystemInstruction<'a>>, Vec<Content<'a>>), ProviderError> {
     let mut system_parts = Vec::new();
     let mut turns = Turns::default();
@@ -472,13 +485,15 @@ fn convert_messages<'a>(
     for message in messages {
         match message.role {
             Role::System | Role::Developer => {
-                for part in ContentParts::new(provider, message.content.as_ref()) {
+                for part in ContentParts::new(provider, message.content.as_ref(), fetched) {
                     system_parts.push(part?);
                 }
             }
-            Role::User => turns.push_content(provider, "user", message.content.as_ref())?,
+            Role::User => {
+                turns.push_content(provider, "user", message.content.as_ref(), fetched)?
+            }
             Role::Assistant => {
-                turns.push_content(provider, "model", message.content.as_ref())?;
+                turns.push_content(provider, "model", message.content.as_ref(), fetched)?;
                 for call in message.tool_calls.iter().flatten() {
                     call_names.push((&call.id, &call.function.name));
                     let args = parse_arguments(provider, &call.id, &call.function.arguments)?;
@@ -567,16 +582,24 @@ fn function_response<'a>(name: &'a str, message: &'a ChatMessage) -> Part<'a> {
 enum ContentParts<'a> {
     Done,
     One(&'a str),
-    Many(&'static str, std::slice::Iter<'a, ContentPart>),
+    Many(
+        &'static str,
+        std::slice::Iter<'a, ContentPart>,
+        &'a FetchedImages,
+    ),
 }
 
 impl<'a> ContentParts<'a> {
-    fn new(provider: &'static str, content: Option<&'a MessageContent>) -> Self {
+    fn new(
+        provider: &'static str,
+        content: Option<&'a MessageContent>,
+        fetched: &'a FetchedImages,
+    ) -> Self {
         match content {
             None => Self::Done,
             Some(MessageContent::Text(text)) if text.is_empty() => Self::Done,
             Some(MessageContent::Text(text)) => Self::One(text),
-            Some(MessageContent::Parts(parts)) => Self::Many(provider, parts.iter()),
+            Some(MessageContent::Parts(parts)) => Self::Many(provider, parts.iter(), fetched),
         }
     }
 }
@@ -588,13 +611,13 @@ impl<'a> Iterator for ContentParts<'a> {
         match std::mem::replace(self, Self::Done) {
             Self::Done => None,
             Self::One(text) => Some(Ok(Part::Text(text))),
-            Self::Many(provider, mut parts) => {
+            Self::Many(provider, mut parts, fetched) => {
                 let item = loop {
                     match parts.next()? {
                         ContentPart::Text { text, .. } if text.is_empty() => {}
                         ContentPart::Text { text, .. } => break Ok(Part::Text(text)),
                         ContentPart::ImageUrl { image_url, .. } => {
-                            break image_part(provider, image_url)
+                            break image_part(provider, image_url, fetched)
                         }
                         ContentPart::Other(value) => {
                             break Err(bad_request(
@@ -608,16 +631,21 @@ impl<'a> Iterator for ContentParts<'a> {
                         }
                     }
                 };
-                *self = Self::Many(provider, parts);
+                *self = Self::Many(provider, parts, fetched);
                 Some(item)
             }
         }
     }
 }
 
-/// `data:` URLs are sent inline; other URLs (`https://`, `gs://`) as file references with the
-/// media type from `format` or the file extension.
-fn image_part<'a>(provider: &'static str, image: &'a ImageUrl) -> Result<Part<'a>, ProviderError> {
+/// `data:` URLs and downloaded images are sent inline; other URLs (`https://`, `gs://`) as
+/// file references with the media type from `format` or the file extension.
+fn image_part<'a>(
+    provider: &'static str,
+    image: &'a ImageUrl,
+    fetched: &'a FetchedImages,
+) -> Result<Part<'a>, ProviderError> {
+    let format = image.extra.get("format").and_then(Value::as_str);
     if let Some(rest) = image.url.strip_prefix("data:") {
         let (header, data) = rest.split_once(',').ok_or_else(|| {
             bad_request(
@@ -636,24 +664,83 @@ fn image_part<'a>(provider: &'static str, image: &'a ImageUrl) -> Result<Part<'a
         })?;
         return Ok(Part::InlineData { mime_type, data });
     }
-    let mime_type = image
-        .extra
-        .get("format")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| mime_from_extension(&image.url));
+    if let Some(downloaded) = fetched.get(&image.url) {
+        return Ok(Part::InlineData {
+            mime_type: format.unwrap_or(&downloaded.media_type),
+            data: &downloaded.base64,
+        });
+    }
+    let mime_type = format.unwrap_or_else(|| mime_from_extension(&image.url));
     Ok(Part::FileData {
         mime_type,
         file_uri: &image.url,
     })
 }
 
-fn mime_from_extension(url: &str) -> &'static str {
-    let path = url.split(['?', '#']).next().unwrap_or(url);
-    let extension = path
-        .rsplit_once('.')
-        .map(|(_, extension)| extension.to_ascii_lowercase())
+/// Extensions by which LiteLLM types a Vertex AI file URI (an `https://` URL without one of
+/// them, and without `format`, is downloaded instead).
+const VERTEX_FILE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "png", "webp", "mp4", "mov", "mpeg", "mpg", "avi", "wmv", "mpegps", "flv",
+    "mp3", "wav", "pdf", "txt",
+];
+
+/// Whether Google AI Studio gets `image` downloaded and inline, as LiteLLM sends it: every
+/// `http(s)://` URL but the file references AI Studio reads itself (Files API URIs,
+/// YouTube videos).
+pub fn ai_studio_downloads(image: &ImageUrl) -> bool {
+    image_fetch::is_remote(&image.url) && !ai_studio_reads_itself(&image.url)
+}
+
+/// Whether Vertex AI gets `image` downloaded and inline, as LiteLLM sends it: `http://`
+/// URLs, and `https://` URLs whose media type neither `format` nor the extension gives (the
+/// rest, and `gs://` URIs, are file references Vertex reads itself).
+pub fn vertex_downloads(image: &ImageUrl) -> bool {
+    if !image_fetch::is_remote(&image.url) {
+        return false;
+    }
+    let secure = image
+        .url
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
+    let typed = image.extra.get("format").is_some_and(Value::is_string)
+        || VERTEX_FILE_EXTENSIONS.contains(&extension(&image.url).as_str());
+    !(secure && typed)
+}
+
+/// Files API URIs and YouTube URLs, which AI Studio accepts as `fileData`.
+fn ai_studio_reads_itself(url: &str) -> bool {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
         .unwrap_or_default();
-    match extension.as_str() {
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = host
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let path = &after_scheme[authority.len()..];
+    match host.as_str() {
+        "generativelanguage.googleapis.com" => path.contains("/files/"),
+        "youtube.com" | "www.youtube.com" | "m.youtube.com" | "youtu.be" => true,
+        _ => false,
+    }
+}
+
+/// The lowercase extension of a URL's path (query and fragment left out).
+fn extension(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.rsplit_once('.')
+        .map(|(_, extension)| extension.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn mime_from_extension(url: &str) -> &'static str {
+    match extension(url).as_str() {
         "png" => "image/png",
         "gif" => "image/gif",
         "webp" => "image/webp",
@@ -759,6 +846,71 @@ mod tests {
                 {"fileData": {"mimeType": "image/webp", "fileUri": "https://example.com/cat.webp?x=1"}}
             ])
         );
+    }
+
+    #[test]
+    fn downloaded_images_are_inline_with_their_media_type_unless_format_says_otherwise() {
+        use crate::image_fetch::fetched_for_tests;
+        let request: ChatCompletionRequest = serde_json::from_value(json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat"}},
+                {"type": "image_url", "image_url": {"url": "https://example.com/dog", "format": "image/heic"}},
+                {"type": "image_url", "image_url": {"url": "gs://bucket/bird.png"}}
+            ]}]
+        }))
+        .unwrap();
+        let fetched = fetched_for_tests(&[
+            ("https://example.com/cat", "image/webp", "UklG"),
+            ("https://example.com/dog", "image/jpeg", "/9j/"),
+        ]);
+        let body = serde_json::to_value(
+            to_gemini_request_with_images("Gemini", &request, &fetched).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            body["contents"][0]["parts"],
+            json!([
+                {"inlineData": {"mimeType": "image/webp", "data": "UklG"}},
+                {"inlineData": {"mimeType": "image/heic", "data": "/9j/"}},
+                {"fileData": {"mimeType": "image/png", "fileUri": "gs://bucket/bird.png"}}
+            ])
+        );
+    }
+
+    #[test]
+    fn ai_studio_downloads_web_urls_and_vertex_only_untyped_or_plain_http_ones() {
+        let image = |url: &str, format: Option<&str>| -> ImageUrl {
+            serde_json::from_value(json!({"url": url, "format": format})).unwrap()
+        };
+        let cases = [
+            // (url, format, AI Studio downloads, Vertex downloads)
+            ("https://example.com/cat.png", None, true, false),
+            ("HTTPS://example.com/cat.JPG?size=2", None, true, false),
+            ("https://example.com/cat.gif", None, true, true),
+            ("https://example.com/cat", None, true, true),
+            ("https://example.com/cat", Some("image/png"), true, false),
+            ("http://example.com/cat.png", None, true, true),
+            ("gs://bucket/cat.png", None, false, false),
+            ("data:image/png;base64,AAAA", None, false, false),
+            (
+                "https://generativelanguage.googleapis.com/v1beta/files/abc",
+                None,
+                false,
+                true,
+            ),
+            ("https://www.youtube.com/watch?v=abc", None, false, true),
+            (
+                "https://example.com/files/youtube.com/cat.png",
+                None,
+                true,
+                false,
+            ),
+        ];
+        for (url, format, ai_studio, vertex) in cases {
+            assert_eq!(ai_studio_downloads(&image(url, format)), ai_studio, "{url}");
+            assert_eq!(vertex_downloads(&image(url, format)), vertex, "{url}");
+        }
     }
 
     #[test]

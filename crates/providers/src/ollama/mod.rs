@@ -159,9 +159,14 @@ impl Ollama {
                 request::unsupported_params(&request, self.endpoint),
             )?;
         }
-        let remote = images::remote_urls(&request.messages, self.endpoint);
-        let fetched =
-            images::fetch_all(self.name, self.client.inner(), &remote, options.timeout).await?;
+        let fetched = images::fetch(
+            self.name,
+            self.client.inner(),
+            &request.messages,
+            self.endpoint,
+            options.timeout,
+        )
+        .await?;
         let (body, path) = match self.endpoint {
             Endpoint::Chat => (
                 request::to_chat_request_with_images(self.name, &request, &fetched)?,

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use switchyard_llm_types::chat::Stop;
 use switchyard_llm_types::{ChatCompletionRequest, ChatMessage, ContentPart, MessageContent, Role};
 
-use super::images::{self, FetchedImages};
+use crate::image_fetch::{self, FetchedImages};
 use crate::ProviderError;
 
 /// Which Ollama endpoint a request is for.
@@ -260,9 +260,9 @@ fn image_base64(
             )),
         };
     }
-    if images::is_remote(url) {
+    if image_fetch::is_remote(url) {
         return match fetched.get(url) {
-            Some(data) => Ok(data.to_owned()),
+            Some(image) => Ok(image.base64.clone()),
             None => Err(bad_request(
                 provider,
                 format!("the image at {url} was not downloaded; Ollama takes images inline"),
@@ -562,10 +562,11 @@ mod tests {
             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
             {"type": "image_url", "image_url": {"url": "data:image/gif;base64,R0lG"}}]}]}),
         );
-        let fetched: FetchedImages =
-            [("https://example.com/cat.png".to_owned(), "iVBOR".to_owned())]
-                .into_iter()
-                .collect();
+        let fetched = crate::image_fetch::fetched_for_tests(&[(
+            "https://example.com/cat.png",
+            "image/png",
+            "iVBOR",
+        )]);
         let chat = to_chat_request_with_images("Ollama", &request, &fetched).unwrap();
         assert_eq!(chat["messages"][0]["images"], json!(["iVBOR", "R0lG"]));
         let generate = to_generate_request_with_images("Ollama", &request, &fetched).unwrap();
