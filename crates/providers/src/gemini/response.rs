@@ -11,6 +11,8 @@ use switchyard_llm_types::{
     ChatCompletionResponse, ChatMessage, Choice, Extra, MessageContent, Role, ToolCall, Usage,
 };
 
+use crate::borrowed::Str;
+
 /// Gemini `finishReason` → OpenAI `finish_reason` (a candidate that called a function
 /// finishes with `tool_calls` whatever Gemini says, as OpenAI clients expect).
 pub fn finish_reason(reason: &str, called_a_function: bool) -> &'static str {
@@ -42,9 +44,9 @@ pub struct GenerateContentResponse<'a> {
     #[serde(default)]
     pub usage_metadata: Option<UsageMetadata>,
     #[serde(default, borrow)]
-    pub model_version: Option<Cow<'a, str>>,
+    pub model_version: Option<Str<'a>>,
     #[serde(default, borrow)]
-    pub response_id: Option<Cow<'a, str>>,
+    pub response_id: Option<Str<'a>>,
     /// Only streams carry one (an error after the 200); its content is read from the raw
     /// event on that cold path.
     #[serde(default)]
@@ -64,7 +66,7 @@ impl GenerateContentResponse<'_> {
 #[serde(rename_all = "camelCase")]
 pub struct PromptFeedback<'a> {
     #[serde(default, borrow)]
-    pub block_reason: Option<Cow<'a, str>>,
+    pub block_reason: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,7 +75,7 @@ pub struct Candidate<'a> {
     #[serde(default, borrow)]
     pub content: Option<CandidateContent<'a>>,
     #[serde(default, borrow)]
-    pub finish_reason: Option<Cow<'a, str>>,
+    pub finish_reason: Option<Str<'a>>,
     #[serde(default)]
     pub index: Option<u64>,
 }
@@ -104,7 +106,7 @@ pub struct CandidateContent<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct Part<'a> {
     #[serde(default, borrow)]
-    pub text: Option<Cow<'a, str>>,
+    pub text: Option<Str<'a>>,
     /// `true` on a thought summary (reasoning), not answer text.
     #[serde(default)]
     pub thought: Option<bool>,
@@ -115,12 +117,12 @@ pub struct Part<'a> {
 #[derive(Debug, Deserialize)]
 pub struct FunctionCallPart<'a> {
     #[serde(default, borrow)]
-    pub name: Option<Cow<'a, str>>,
+    pub name: Option<Str<'a>>,
     /// Kept as a value: OpenAI wants the arguments as compact JSON text.
     #[serde(default)]
     pub args: Option<Value>,
     #[serde(default, borrow)]
-    pub id: Option<Cow<'a, str>>,
+    pub id: Option<Str<'a>>,
 }
 
 impl FunctionCallPart<'_> {
