@@ -37,9 +37,9 @@ impl fmt::Debug for Str<'_> {
 }
 
 impl<'a> Str<'a> {
-    /// The string, owned (a copy only when it was borrowed).
-    pub fn into_owned(self) -> String {
-        self.0.into_owned()
+    /// The string as the `Cow` it was read into, to keep it borrowed past the struct.
+    pub fn into_cow(self) -> Cow<'a, str> {
+        self.0
     }
 }
 

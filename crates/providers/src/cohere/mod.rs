@@ -221,6 +221,18 @@ impl Cohere {
         body: &impl Serialize,
         options: &CallOptions,
     ) -> Result<(Value, HeaderMap), ProviderError> {
+        let (bytes, headers) = self.call(url, body, options).await?;
+        let value = serde_json::from_slice(&bytes).map_err(|error| invalid(error.to_string()))?;
+        Ok((value, headers))
+    }
+
+    /// Sends and reads a whole answer's bytes within `options.timeout`.
+    async fn call(
+        &self,
+        url: &reqwest::Url,
+        body: &impl Serialize,
+        options: &CallOptions,
+    ) -> Result<(Bytes, HeaderMap), ProviderError> {
         let started = tokio::time::Instant::now();
         let mut response = self.send(url, body, options, options.timeout).await?;
         let headers = std::mem::take(response.headers_mut());
@@ -235,8 +247,7 @@ impl Cohere {
             Ok(Err(error)) => return Err(transport_error(NAME, error, options.timeout)),
             Ok(Ok(bytes)) => bytes,
         };
-        let value = serde_json::from_slice(&bytes).map_err(|error| invalid(error.to_string()))?;
-        Ok((value, headers))
+        Ok((bytes, headers))
     }
 }
 
@@ -266,9 +277,9 @@ impl Provider for Cohere {
     ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
         let request = self.prepare(request)?;
         let body = request::to_cohere_request(NAME, &request, false)?;
-        let (value, headers) = self.call_json(&self.chat_url, &body, options).await?;
+        let (bytes, headers) = self.call(&self.chat_url, &body, options).await?;
         let fallback_id = format!("chatcmpl-{}", uuid::Uuid::new_v4());
-        let body = response::to_chat_response(&value, &fallback_id, &request.model, now())
+        let body = response::to_chat_response(&bytes, &fallback_id, &request.model, now())
             .map_err(invalid)?;
         Ok(Upstream { body, headers })
     }
