@@ -1,5 +1,6 @@
-//! [`Str`]: a string of a parsed upstream payload, borrowed from the received bytes unless it
-//! holds escapes.
+//! Pieces for parsing upstream payloads without allocating: [`Str`], a string borrowed from
+//! the received bytes unless it holds escapes, and [`InlineFirst`], an array whose first
+//! element needs no heap allocation.
 //!
 //! serde borrows a `Cow<str>` only when it is a field's whole type (`#[serde(borrow)]` then
 //! picks the borrowing deserializer); inside an `Option` (or any other wrapper) the `Cow` is
@@ -8,9 +9,11 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Deref;
 
-use serde::Deserialize;
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 /// A borrowed-when-possible string field of an upstream payload; reads as a `&str`.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -43,6 +46,67 @@ impl<'a> Str<'a> {
     }
 }
 
+/// A JSON array with its first element stored inline: a stream event's array of one (Gemini's
+/// one candidate with its one part) is read without a heap allocation, which a `Vec` would
+/// cost per array.
+#[derive(Debug)]
+pub struct InlineFirst<T> {
+    first: Option<T>,
+    rest: Vec<T>,
+}
+
+impl<T> Default for InlineFirst<T> {
+    fn default() -> Self {
+        Self {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl<T> InlineFirst<T> {
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for InlineFirst<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(InlineFirstVisitor(PhantomData))
+    }
+}
+
+struct InlineFirstVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for InlineFirstVisitor<T> {
+    type Value = InlineFirst<T>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut elements: A) -> Result<Self::Value, A::Error> {
+        let mut array = InlineFirst {
+            first: elements.next_element()?,
+            rest: Vec::new(),
+        };
+        if array.first.is_some() {
+            while let Some(element) = elements.next_element()? {
+                array.rest.push(element);
+            }
+        }
+        Ok(array)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +131,18 @@ mod tests {
         assert!(matches!(escaped.0, Cow::Owned(_)));
         assert_eq!(&*escaped, "a\nb");
         assert!(fields.absent.is_none());
+    }
+
+    #[test]
+    fn arrays_of_any_length_keep_their_order() {
+        for json in ["[]", "[1]", "[1,2]", "[1,2,3]"] {
+            let expected: Vec<u32> = serde_json::from_str(json).unwrap();
+            let array: InlineFirst<u32> = serde_json::from_str(json).unwrap();
+            assert_eq!(array.iter().copied().collect::<Vec<_>>(), expected);
+            assert_eq!(array.len(), expected.len());
+            assert_eq!(array.is_empty(), expected.is_empty());
+        }
+        assert!(serde_json::from_str::<InlineFirst<u32>>("{}").is_err());
+        assert!(serde_json::from_str::<InlineFirst<u32>>("[1,\"x\"]").is_err());
     }
 }

@@ -11,7 +11,7 @@ use switchyard_llm_types::{
     ChatCompletionResponse, ChatMessage, Choice, Extra, MessageContent, Role, ToolCall, Usage,
 };
 
-use crate::borrowed::Str;
+use crate::borrowed::{InlineFirst, Str};
 
 /// Gemini `finishReason` → OpenAI `finish_reason` (a candidate that called a function
 /// finishes with `tool_calls` whatever Gemini says, as OpenAI clients expect).
@@ -38,7 +38,7 @@ pub fn finish_reason(reason: &str, called_a_function: bool) -> &'static str {
 #[serde(rename_all = "camelCase")]
 pub struct GenerateContentResponse<'a> {
     #[serde(default, borrow)]
-    pub candidates: Vec<Candidate<'a>>,
+    pub candidates: InlineFirst<Candidate<'a>>,
     #[serde(default, borrow)]
     pub prompt_feedback: Option<PromptFeedback<'a>>,
     #[serde(default)]
@@ -88,18 +88,15 @@ impl<'a> Candidate<'a> {
             .unwrap_or_else(|| u32::try_from(position).unwrap_or(0))
     }
 
-    pub fn parts(&self) -> &[Part<'a>] {
-        self.content
-            .as_ref()
-            .map(|content| content.parts.as_slice())
-            .unwrap_or_default()
+    pub fn parts(&self) -> impl Iterator<Item = &Part<'a>> {
+        self.content.iter().flat_map(|content| content.parts.iter())
     }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct CandidateContent<'a> {
     #[serde(default, borrow)]
-    pub parts: Vec<Part<'a>>,
+    pub parts: InlineFirst<Part<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
