@@ -152,8 +152,7 @@ fn response_bedrock(bytes: &[u8]) -> Vec<u8> {
 
 #[inline(never)]
 fn response_cohere(bytes: &[u8]) -> Vec<u8> {
-    let value: Value = serde_json::from_slice(bytes).unwrap();
-    let response = cohere::response::to_chat_response(&value, "id", "m", 0).unwrap();
+    let response = cohere::response::to_chat_response(bytes, "id", "m", 0).unwrap();
     serde_json::to_vec(&response).unwrap()
 }
 

@@ -22,6 +22,7 @@
 //! - [`ndjson`] — newline-delimited JSON decoding (Ollama streams).
 //! - [`stream_driver`] — the decode-and-translate loop of adapters that rewrite streams.
 //! - [`chunk_writer`] — OpenAI chunks written straight into a reused buffer by those adapters.
+//! - [`borrowed`] — the borrowed-unless-escaped string their parsed events are made of.
 //! - [`http`] — the pooled upstream HTTP client and upstream error mapping.
 //! - [`error`] — [`ProviderError`], classified for the router and the HTTP layer.
 //!
@@ -30,6 +31,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod borrowed;
 pub mod chunk_writer;
 pub mod cohere;
 pub mod error;

@@ -386,7 +386,7 @@ fn cohere_fixtures() {
             }
             "response" => {
                 let response = cohere::response::to_chat_response(
-                    &fixture["provider"],
+                    &serde_json::to_vec(&fixture["provider"]).unwrap(),
                     FALLBACK_ID,
                     MODEL,
                     CREATED,

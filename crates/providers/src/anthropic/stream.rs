@@ -16,6 +16,7 @@ use switchyard_llm_types::{ChunkJson, Usage};
 
 use super::error::event_error;
 use super::response::{finish_reason, usage};
+use crate::borrowed::Str;
 use crate::chunk_writer::{ChunkHead, ChunkWriter, DeltaOut, FunctionDeltaOut, ToolCallDeltaOut};
 use crate::sse::{SseDecoder, SseEvent};
 use crate::stream_driver::ChunkSource;
@@ -35,20 +36,6 @@ struct Event<'a> {
     /// `content_block_delta` (`message_delta`'s delta is read from the value instead).
     #[serde(default, borrow)]
     delta: Option<BlockDelta<'a>>,
-}
-
-/// A string of the payload, borrowed unless it holds escapes. (serde borrows a `Cow` only
-/// when it is a field's whole type: an `Option<Cow<str>>` would be an allocation per
-/// string, two per text event.)
-#[derive(Debug, Deserialize)]
-struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
-
-impl std::ops::Deref for Str<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,7 +1,5 @@
 //! Bedrock Converse response → OpenAI `chat.completion`.
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use switchyard_llm_types::chat::FunctionCall;
@@ -9,6 +7,8 @@ use switchyard_llm_types::usage::PromptTokensDetails;
 use switchyard_llm_types::{
     ChatCompletionResponse, ChatMessage, Choice, Extra, MessageContent, Role, ToolCall, Usage,
 };
+
+use crate::borrowed::Str;
 
 /// Converse `stopReason` → OpenAI `finish_reason`.
 pub fn finish_reason(stop_reason: &str) -> &'static str {
@@ -68,7 +68,7 @@ struct ConverseResponse<'a> {
     #[serde(default, borrow)]
     output: Option<Output<'a>>,
     #[serde(default, borrow)]
-    stop_reason: Option<Cow<'a, str>>,
+    stop_reason: Option<Str<'a>>,
     #[serde(default)]
     usage: Option<TokenUsage>,
 }
@@ -89,7 +89,7 @@ struct OutputMessage<'a> {
 #[serde(rename_all = "camelCase")]
 struct ContentBlock<'a> {
     #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Str<'a>>,
     #[serde(default, borrow)]
     tool_use: Option<ToolUse<'a>>,
     #[serde(default, borrow)]
@@ -100,9 +100,9 @@ struct ContentBlock<'a> {
 #[serde(rename_all = "camelCase")]
 struct ToolUse<'a> {
     #[serde(default, borrow)]
-    tool_use_id: Option<Cow<'a, str>>,
+    tool_use_id: Option<Str<'a>>,
     #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
+    name: Option<Str<'a>>,
     /// Kept as a value: OpenAI wants the arguments as compact JSON text.
     #[serde(default)]
     input: Option<Value>,
@@ -118,7 +118,7 @@ struct ReasoningContent<'a> {
 #[derive(Debug, Deserialize)]
 struct ReasoningText<'a> {
     #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Str<'a>>,
 }
 
 /// Converts a Converse response body. Converse bodies carry no id: `id` names the completion.

@@ -6,7 +6,6 @@
 //! `messageStop`, `metadata`) and carries JSON; `exception` messages carry an error. The
 //! usage chunk is sent at the end, because `metadata` (with usage) follows `messageStop`.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
@@ -18,6 +17,7 @@ use switchyard_llm_types::ChunkJson;
 
 use super::error::classify;
 use super::response::{finish_reason, usage, TokenUsage};
+use crate::borrowed::Str;
 use crate::chunk_writer::{ChunkHead, ChunkWriter, DeltaOut, FunctionDeltaOut, ToolCallDeltaOut};
 use crate::stream_driver::ChunkSource;
 use crate::ProviderError;
@@ -38,7 +38,7 @@ pub struct EventPayload<'a> {
     pub delta: Option<BlockDelta<'a>>,
     /// `messageStop`
     #[serde(default, borrow)]
-    pub stop_reason: Option<Cow<'a, str>>,
+    pub stop_reason: Option<Str<'a>>,
     /// `metadata`
     #[serde(default)]
     pub usage: Option<TokenUsage>,
@@ -55,16 +55,16 @@ pub struct BlockStart<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct ToolUseStart<'a> {
     #[serde(default, borrow)]
-    pub tool_use_id: Option<Cow<'a, str>>,
+    pub tool_use_id: Option<Str<'a>>,
     #[serde(default, borrow)]
-    pub name: Option<Cow<'a, str>>,
+    pub name: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlockDelta<'a> {
     #[serde(default, borrow)]
-    pub text: Option<Cow<'a, str>>,
+    pub text: Option<Str<'a>>,
     #[serde(default, borrow)]
     pub tool_use: Option<ToolUseDelta<'a>>,
     #[serde(default, borrow)]
@@ -74,13 +74,13 @@ pub struct BlockDelta<'a> {
 #[derive(Debug, Deserialize)]
 pub struct ToolUseDelta<'a> {
     #[serde(default, borrow)]
-    pub input: Option<Cow<'a, str>>,
+    pub input: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ReasoningDelta<'a> {
     #[serde(default, borrow)]
-    pub text: Option<Cow<'a, str>>,
+    pub text: Option<Str<'a>>,
 }
 
 /// Translation state for one stream.

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -30,7 +31,7 @@ use switchyard_llm_types::{
 };
 
 use crate::http::{
-    check_stream_content_type, insert_extra_headers, read_json, secret_header, upstream_error,
+    check_stream_content_type, insert_extra_headers, read_body, secret_header, upstream_error,
     with_call_headers,
 };
 use crate::provider::{
@@ -169,9 +170,21 @@ impl Cohere {
         body: &impl Serialize,
         options: &CallOptions,
     ) -> Result<(Value, HeaderMap), ProviderError> {
+        let (bytes, headers) = self.call(url, body, options).await?;
+        let value = serde_json::from_slice(&bytes).map_err(|error| invalid(error.to_string()))?;
+        Ok((value, headers))
+    }
+
+    /// Sends and reads a whole answer's bytes within `options.timeout`.
+    async fn call(
+        &self,
+        url: &reqwest::Url,
+        body: &impl Serialize,
+        options: &CallOptions,
+    ) -> Result<(Bytes, HeaderMap), ProviderError> {
         let started = tokio::time::Instant::now();
         let response = self.send(url, body, options, options.timeout).await?;
-        read_json(NAME, response, started, options.timeout).await
+        read_body(NAME, response, started, options.timeout).await
     }
 }
 
@@ -195,9 +208,9 @@ impl Provider for Cohere {
     ) -> Result<Upstream<ChatCompletionResponse>, ProviderError> {
         let request = self.prepare(request)?;
         let body = request::to_cohere_request(NAME, &request, false)?;
-        let (value, headers) = self.call_json(&self.chat_url, &body, options).await?;
+        let (bytes, headers) = self.call(&self.chat_url, &body, options).await?;
         let fallback_id = fresh_completion_id();
-        let body = response::to_chat_response(&value, &fallback_id, &request.model, unix_now())
+        let body = response::to_chat_response(&bytes, &fallback_id, &request.model, unix_now())
             .map_err(invalid)?;
         Ok(Upstream { body, headers })
     }

@@ -11,6 +11,8 @@ use switchyard_llm_types::{
     ChatCompletionResponse, ChatMessage, Choice, Extra, MessageContent, Role, ToolCall, Usage,
 };
 
+use crate::borrowed::{InlineFirst, Str};
+
 /// Gemini `finishReason` → OpenAI `finish_reason` (a candidate that called a function
 /// finishes with `tool_calls` whatever Gemini says, as OpenAI clients expect).
 pub fn finish_reason(reason: &str, called_a_function: bool) -> &'static str {
@@ -36,15 +38,15 @@ pub fn finish_reason(reason: &str, called_a_function: bool) -> &'static str {
 #[serde(rename_all = "camelCase")]
 pub struct GenerateContentResponse<'a> {
     #[serde(default, borrow)]
-    pub candidates: Vec<Candidate<'a>>,
+    pub candidates: InlineFirst<Candidate<'a>>,
     #[serde(default, borrow)]
     pub prompt_feedback: Option<PromptFeedback<'a>>,
     #[serde(default)]
     pub usage_metadata: Option<UsageMetadata>,
     #[serde(default, borrow)]
-    pub model_version: Option<Cow<'a, str>>,
+    pub model_version: Option<Str<'a>>,
     #[serde(default, borrow)]
-    pub response_id: Option<Cow<'a, str>>,
+    pub response_id: Option<Str<'a>>,
     /// Only streams carry one (an error after the 200); its content is read from the raw
     /// event on that cold path.
     #[serde(default)]
@@ -64,7 +66,7 @@ impl GenerateContentResponse<'_> {
 #[serde(rename_all = "camelCase")]
 pub struct PromptFeedback<'a> {
     #[serde(default, borrow)]
-    pub block_reason: Option<Cow<'a, str>>,
+    pub block_reason: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,7 +75,7 @@ pub struct Candidate<'a> {
     #[serde(default, borrow)]
     pub content: Option<CandidateContent<'a>>,
     #[serde(default, borrow)]
-    pub finish_reason: Option<Cow<'a, str>>,
+    pub finish_reason: Option<Str<'a>>,
     #[serde(default)]
     pub index: Option<u64>,
 }
@@ -86,25 +88,22 @@ impl<'a> Candidate<'a> {
             .unwrap_or_else(|| u32::try_from(position).unwrap_or(0))
     }
 
-    pub fn parts(&self) -> &[Part<'a>] {
-        self.content
-            .as_ref()
-            .map(|content| content.parts.as_slice())
-            .unwrap_or_default()
+    pub fn parts(&self) -> impl Iterator<Item = &Part<'a>> {
+        self.content.iter().flat_map(|content| content.parts.iter())
     }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct CandidateContent<'a> {
     #[serde(default, borrow)]
-    pub parts: Vec<Part<'a>>,
+    pub parts: InlineFirst<Part<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Part<'a> {
     #[serde(default, borrow)]
-    pub text: Option<Cow<'a, str>>,
+    pub text: Option<Str<'a>>,
     /// `true` on a thought summary (reasoning), not answer text.
     #[serde(default)]
     pub thought: Option<bool>,
@@ -115,12 +114,12 @@ pub struct Part<'a> {
 #[derive(Debug, Deserialize)]
 pub struct FunctionCallPart<'a> {
     #[serde(default, borrow)]
-    pub name: Option<Cow<'a, str>>,
+    pub name: Option<Str<'a>>,
     /// Kept as a value: OpenAI wants the arguments as compact JSON text.
     #[serde(default)]
     pub args: Option<Value>,
     #[serde(default, borrow)]
-    pub id: Option<Cow<'a, str>>,
+    pub id: Option<Str<'a>>,
 }
 
 impl FunctionCallPart<'_> {

@@ -108,7 +108,7 @@ impl StreamTranslator {
         if let Some(metadata) = event.usage_metadata {
             self.usage = Some(metadata);
         }
-        for candidate in &event.candidates {
+        for candidate in event.candidates.iter() {
             let index = candidate
                 .index
                 .and_then(|index| u32::try_from(index).ok())

@@ -10,15 +10,129 @@
 //! The stop reason and the usage come at the end of an OpenAI stream (usage in its own last
 //! chunk), so `message_delta` is written when the stream ends. `message_start` carries zero
 //! usage; the `message_delta` usage has every figure (SDKs take input tokens from it too).
+//!
+//! Events are borrowed views of the chunk they come from ([`Event`]), serialized straight into
+//! the output buffer: encoding a text chunk builds no JSON tree and allocates nothing.
 
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use switchyard_llm_types::{ChatCompletionChunk, Usage};
 
 use super::error_body;
 use super::response::{matched_stop_sequence, message_usage, new_message_id, stop_reason};
 use super::types::MessageUsage;
+
+/// One Anthropic stream event, as written: `type` first, then the fields in Anthropic's order.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event<'a> {
+    MessageStart {
+        message: MessageStart<'a>,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: &'a BlockStart<'a>,
+    },
+    Ping,
+    ContentBlockDelta {
+        index: u32,
+        delta: BlockDelta<'a>,
+    },
+    ContentBlockStop {
+        index: u32,
+    },
+    MessageDelta {
+        delta: StopDelta<'a>,
+        usage: MessageUsage,
+    },
+    MessageStop,
+}
+
+impl Event<'_> {
+    /// The SSE event name: the event's `type`.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::MessageStart { .. } => "message_start",
+            Self::ContentBlockStart { .. } => "content_block_start",
+            Self::Ping => "ping",
+            Self::ContentBlockDelta { .. } => "content_block_delta",
+            Self::ContentBlockStop { .. } => "content_block_stop",
+            Self::MessageDelta { .. } => "message_delta",
+            Self::MessageStop => "message_stop",
+        }
+    }
+}
+
+/// The message of `message_start`: nothing generated yet.
+#[derive(Debug, Serialize)]
+struct MessageStart<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: [(); 0],
+    stop_reason: Option<&'static str>,
+    stop_sequence: Option<&'static str>,
+    usage: MessageUsage,
+}
+
+#[derive(Debug, Serialize)]
+struct StopDelta<'a> {
+    stop_reason: &'static str,
+    stop_sequence: Option<&'a str>,
+}
+
+/// A `content_block_start`'s block: an empty block of a kind, or a block relayed whole.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum BlockStart<'a> {
+    Empty(EmptyBlock<'a>),
+    /// A `redacted_thinking` block, as the chunk carried it.
+    Relayed(&'a Value),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum EmptyBlock<'a> {
+    Text {
+        text: &'static str,
+    },
+    Thinking {
+        thinking: &'static str,
+        signature: &'static str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: EmptyObject,
+    },
+}
+
+/// `{}`.
+#[derive(Debug, Serialize)]
+struct EmptyObject {}
+
+const TEXT_BLOCK: BlockStart<'static> = BlockStart::Empty(EmptyBlock::Text { text: "" });
+const THINKING_BLOCK: BlockStart<'static> = BlockStart::Empty(EmptyBlock::Thinking {
+    thinking: "",
+    signature: "",
+});
+
+/// A `content_block_delta`'s delta; its `type` is the variant's name with `_delta`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+enum BlockDelta<'a> {
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OpenBlock {
@@ -73,15 +187,14 @@ impl StreamEncoder {
             return;
         }
         if !self.started {
-            let id = if chunk.id.is_empty() {
-                new_message_id()
-            } else {
-                chunk.id.clone()
-            };
             if !chunk.model.is_empty() {
                 self.model.clone_from(&chunk.model);
             }
-            self.start(&id, out);
+            if chunk.id.is_empty() {
+                self.start(&new_message_id(), out);
+            } else {
+                self.start(&chunk.id, out);
+            }
         }
         if let Some(usage) = &chunk.usage {
             self.usage = Some(usage.clone());
@@ -97,12 +210,8 @@ impl StreamEncoder {
             .and_then(Value::as_str)
             .filter(|text| !text.is_empty())
         {
-            self.open_block(
-                OpenBlock::Thinking,
-                out,
-                || json!({"type": "thinking", "thinking": "", "signature": ""}),
-            );
-            self.block_delta(json!({"type": "thinking_delta", "thinking": thinking}), out);
+            self.open_block(OpenBlock::Thinking, out, &THINKING_BLOCK);
+            self.block_delta(BlockDelta::Thinking { thinking }, out);
         }
         if let Some(Value::Array(blocks)) = delta.extra.get("thinking_blocks") {
             for block in blocks {
@@ -110,30 +219,31 @@ impl StreamEncoder {
             }
         }
         if let Some(text) = delta.content.as_deref().filter(|text| !text.is_empty()) {
-            self.open_block(OpenBlock::Text, out, || json!({"type": "text", "text": ""}));
-            self.block_delta(json!({"type": "text_delta", "text": text}), out);
+            self.open_block(OpenBlock::Text, out, &TEXT_BLOCK);
+            self.block_delta(BlockDelta::Text { text }, out);
         }
         for call in delta.tool_calls.iter().flatten() {
             let function = call.function.as_ref();
             let starts_new = call.id.is_some() || self.open != self.open_tool(call.index);
             if starts_new {
-                let id = call.id.clone().unwrap_or_default();
-                let name = function
-                    .and_then(|function| function.name.clone())
-                    .unwrap_or_default();
+                let block = BlockStart::Empty(EmptyBlock::ToolUse {
+                    id: call.id.as_deref().unwrap_or_default(),
+                    name: function
+                        .and_then(|function| function.name.as_deref())
+                        .unwrap_or_default(),
+                    input: EmptyObject {},
+                });
                 self.close_block(out);
-                self.open_block(
-                    OpenBlock::Tool(call.index),
-                    out,
-                    || json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
-                );
+                self.open_block(OpenBlock::Tool(call.index), out, &block);
             }
             if let Some(arguments) = function
                 .and_then(|function| function.arguments.as_deref())
                 .filter(|arguments| !arguments.is_empty())
             {
                 self.block_delta(
-                    json!({"type": "input_json_delta", "partial_json": arguments}),
+                    BlockDelta::InputJson {
+                        partial_json: arguments,
+                    },
                     out,
                 );
             }
@@ -153,20 +263,17 @@ impl StreamEncoder {
             Some("thinking") => {
                 let signature = block.get("signature").and_then(Value::as_str);
                 if let Some(signature) = signature.filter(|signature| !signature.is_empty()) {
-                    self.open_block(
-                        OpenBlock::Thinking,
-                        out,
-                        || json!({"type": "thinking", "thinking": "", "signature": ""}),
-                    );
-                    self.block_delta(
-                        json!({"type": "signature_delta", "signature": signature}),
-                        out,
-                    );
+                    self.open_block(OpenBlock::Thinking, out, &THINKING_BLOCK);
+                    self.block_delta(BlockDelta::Signature { signature }, out);
                 }
             }
             Some("redacted_thinking") => {
                 self.close_block(out);
-                self.open_block(OpenBlock::RedactedThinking, out, || block.clone());
+                self.open_block(
+                    OpenBlock::RedactedThinking,
+                    out,
+                    &BlockStart::Relayed(block),
+                );
                 self.close_block(out);
             }
             _ => {}
@@ -188,14 +295,15 @@ impl StreamEncoder {
         let usage = self.usage.as_ref().map(message_usage).unwrap_or_default();
         write_event(
             out,
-            "message_delta",
-            &json!({
-                "type": "message_delta",
-                "delta": {"stop_reason": reason, "stop_sequence": sequence},
-                "usage": usage,
-            }),
+            &Event::MessageDelta {
+                delta: StopDelta {
+                    stop_reason: reason,
+                    stop_sequence: sequence.as_deref(),
+                },
+                usage,
+            },
         );
-        write_event(out, "message_stop", &json!({"type": "message_stop"}));
+        write_event(out, &Event::MessageStop);
         self.ended = true;
     }
 
@@ -204,24 +312,23 @@ impl StreamEncoder {
         if self.ended {
             return;
         }
-        write_event(out, "error", &error_body(status, message));
+        write_sse(out, "error", &error_body(status, message));
         self.ended = true;
     }
 
     fn start(&mut self, id: &str, out: &mut BytesMut) {
         self.started = true;
-        write_event(
-            out,
-            "message_start",
-            &json!({
-                "type": "message_start",
-                "message": {
-                    "id": id, "type": "message", "role": "assistant", "model": self.model,
-                    "content": [], "stop_reason": null, "stop_sequence": null,
-                    "usage": MessageUsage::default(),
-                },
-            }),
-        );
+        let message = MessageStart {
+            id,
+            kind: "message",
+            role: "assistant",
+            model: &self.model,
+            content: [],
+            stop_reason: None,
+            stop_sequence: None,
+            usage: MessageUsage::default(),
+        };
+        write_event(out, &Event::MessageStart { message });
     }
 
     fn open_tool(&self, index: u32) -> Option<(OpenBlock, u32)> {
@@ -230,7 +337,7 @@ impl StreamEncoder {
     }
 
     /// Opens a block of `kind` unless one is already open (then it continues).
-    fn open_block(&mut self, kind: OpenBlock, out: &mut BytesMut, block: impl FnOnce() -> Value) {
+    fn open_block(&mut self, kind: OpenBlock, out: &mut BytesMut, block: &BlockStart<'_>) {
         if self.open.is_some_and(|(open, _)| open == kind) {
             return;
         }
@@ -240,38 +347,36 @@ impl StreamEncoder {
         self.open = Some((kind, index));
         write_event(
             out,
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": index, "content_block": block()}),
+            &Event::ContentBlockStart {
+                index,
+                content_block: block,
+            },
         );
         if !self.pinged {
             self.pinged = true;
-            write_event(out, "ping", &json!({"type": "ping"}));
+            write_event(out, &Event::Ping);
         }
     }
 
-    fn block_delta(&self, delta: Value, out: &mut BytesMut) {
+    fn block_delta(&self, delta: BlockDelta<'_>, out: &mut BytesMut) {
         if let Some((_, index)) = self.open {
-            write_event(
-                out,
-                "content_block_delta",
-                &json!({"type": "content_block_delta", "index": index, "delta": delta}),
-            );
+            write_event(out, &Event::ContentBlockDelta { index, delta });
         }
     }
 
     fn close_block(&mut self, out: &mut BytesMut) {
         if let Some((_, index)) = self.open.take() {
-            write_event(
-                out,
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": index}),
-            );
+            write_event(out, &Event::ContentBlockStop { index });
         }
     }
 }
 
+fn write_event(out: &mut BytesMut, event: &Event<'_>) {
+    write_sse(out, event.name(), event);
+}
+
 /// `event: <name>\ndata: <json>\n\n`.
-fn write_event(out: &mut BytesMut, name: &str, data: &impl Serialize) {
+fn write_sse(out: &mut BytesMut, name: &str, data: &impl Serialize) {
     out.put_slice(b"event: ");
     out.put_slice(name.as_bytes());
     out.put_slice(b"\ndata: ");
